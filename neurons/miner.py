@@ -1,0 +1,45 @@
+"""Run an Orchestra miner.
+
+    python neurons/miner.py --netuid <N> --subtensor.network test \\
+        --wallet.name <coldkey> --wallet.hotkey <hotkey> --axon.port 8091
+
+Routes to producer subnets come from ORCHESTRA_DESEARCH_API_KEY (SN22 through the Desearch API) and
+SN13 by dendrite, or from a routes file (ORCHESTRA_ROUTES_FILE / --neuron.routes_file).
+`python neurons/miner.py --help` lists every flag.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from orchestra.config import MinerSettings
+from orchestra.entrypoint import open_chain, open_wallet, serve, setup
+from orchestra.errors import OrchestraError
+from orchestra.miner.neuron import Miner
+from orchestra.ports import LOOPBACK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config, settings = setup("miner", MinerSettings, argv)
+        wallet = open_wallet(config)
+        chain = open_chain(config, wallet, validator=False)
+        devnet = chain.is_devnet
+        miner = Miner(
+            wallet=wallet,
+            chain=chain,
+            netuid=config.netuid,
+            settings=settings,
+            port=config.axon.port,
+            external_ip=LOOPBACK if devnet else config.axon.external_ip,
+            bind_host=LOOPBACK if devnet else None,
+        )
+    except OrchestraError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return serve(miner.run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The adapter contract: one producer's request/response shapes <-> normalised `Record`s.
+
+An adapter drives a producer's protocol for one step through a `Caller`, which the executor binds
+to one candidate provider and which records a receipt for every call. Adapters parse records from
+the exact payloads the receipts digest, so every record can be traced to a receipt.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import bittensor as bt
+
+from orchestra.routing import Candidate
+from orchestra.transports.base import CallReply
+from protocol.models import RouteKind, Step
+
+
+@dataclass(frozen=True)
+class Record:
+    """One piece of evidence, normalised across producers."""
+
+    kind: str  # "web_page" | "post" | "answer"
+    text: str
+    source: str  # "web" | "x" | "reddit" | ...
+    receipt_index: int
+    title: str | None = None
+    url: str | None = None
+    author: str | None = None
+    published: str | None = None  # ISO 8601
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Caller(Protocol):
+    """Makes calls to the candidate the executor chose, recording a receipt for each."""
+
+    @property
+    def candidate(self) -> Candidate: ...
+
+    async def dendrite(self, synapse: bt.Synapse) -> CallReply:
+        """Send a synapse to the candidate's axon; the reply payload is the answered synapse's body."""
+        ...
+
+    async def http(
+        self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None
+    ) -> CallReply:
+        """Call the candidate's endpoint; `path` is appended to the route's base URL."""
+        ...
+
+
+class AdapterError(Exception):
+    """The producer answered, but not with something the adapter can use."""
+
+    def __init__(self, message: str, *, receipt_index: int | None = None) -> None:
+        super().__init__(message)
+        self.receipt_index = receipt_index
+
+
+class Adapter(ABC):
+    """Speaks one producer subnet's protocol."""
+
+    name: str
+    route_kinds: frozenset[RouteKind]
+
+    @abstractmethod
+    async def run(self, step: Step, caller: Caller) -> list[Record]:
+        """Obtain `step.capability` from the caller's candidate, as records. Raises `TransportError` or
+        `AdapterError`; the executor then tries the next candidate."""

@@ -1,0 +1,139 @@
+"""The `orchestra` command."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from orchestra.devnet.localnet import DEFAULT_NETUID, DEMO_OBJECTIVE, LocalnetReport, run_localnet
+from protocol.version import PROTOCOL_VERSION
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="orchestra", description="Orchestra: orchestration across Bittensor subnets."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    localnet = commands.add_parser(
+        "localnet",
+        help="run the whole subnet on 127.0.0.1: devnet chain, emulated producers, 2 miners, 1 validator",
+    )
+    localnet.add_argument(
+        "--steps", type=int, default=3, help="validator steps after the demo job (default 3)"
+    )
+    localnet.add_argument(
+        "--netuid", type=int, default=DEFAULT_NETUID, help="Orchestra's netuid on the devnet"
+    )
+    localnet.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    localnet.add_argument("--seed", type=int, default=None, help="seed the validator's challenges")
+    localnet.add_argument("--verbose", action="store_true", help="log what every component does (stderr)")
+
+    commands.add_parser("version", help="print the package and protocol versions")
+
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        from importlib.metadata import version
+
+        print(f"orchestra-subnet {version('orchestra-subnet')} (protocol {PROTOCOL_VERSION})")
+        return 0
+    if args.steps < 0:
+        parser.error("--steps must be 0 or more")
+    return _localnet(args)
+
+
+def _localnet(args: argparse.Namespace) -> int:
+    _quiet_logging(args.verbose)
+    console = Console(stderr=args.json)
+    began = time.perf_counter()
+    try:
+        if args.json:
+            report = asyncio.run(run_localnet(steps=args.steps, netuid=args.netuid, seed=args.seed))
+        else:
+            with console.status("starting the local network") as status:
+                report = asyncio.run(
+                    run_localnet(steps=args.steps, netuid=args.netuid, seed=args.seed, progress=status.update)
+                )
+    except Exception as exc:  # the command's contract: a readable failure and a non-zero exit
+        if args.verbose:
+            console.print_exception()
+        message = f"localnet failed: {type(exc).__name__}: {exc}"
+        if args.json:
+            print(json.dumps({"error": message}))
+        else:
+            console.print(f"[red]{message}[/red]")
+        return 1
+    if args.json:
+        print(json.dumps(report.as_json()))
+    else:
+        _print_report(console, report, time.perf_counter() - began)
+    return 0 if report.ok else 1
+
+
+def _quiet_logging(verbose: bool) -> None:
+    import bittensor as bt
+
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:
+        bt.logging.set_info()
+    else:
+        # bittensor reports every refused request (and every call it makes to one) as an ERROR line.
+        bt.logging.disable_logging()
+
+
+def _print_report(console: Console, report: LocalnetReport, seconds: float) -> None:
+    job = report.job
+    console.print(Panel(DEMO_OBJECTIVE, title="Demo job", subtitle="sent by the validator to miner uid 1"))
+    if report.error:
+        console.print(f"[red]The job failed:[/red] {report.error}")
+    if job["result"] is not None:
+        console.print(
+            Syntax(json.dumps(job["result"], indent=2), "json", background_color="default", word_wrap=True)
+        )
+    if report.summary:
+        console.print(f"[dim]{report.summary}[/dim]")
+    verdict = "[green]valid[/green]" if job["valid"] else "[red]invalid[/red]"
+    console.print(f"Result {verdict} against the target schema · {job['latency_ms']:.0f} ms")
+    console.print(f"Proof root {job['proof_root']}")
+
+    receipts = Table(title=f"Receipts: {job['receipts_verified']} of {job['receipts']} verified")
+    for column in ("step", "call", "provider", "status", "ms", "verified"):
+        receipts.add_column(column, overflow="fold")
+    for line in report.receipts:
+        receipts.add_row(
+            line.step_id,
+            line.call,
+            line.provider,
+            line.status,
+            f"{line.latency_ms:.0f}",
+            "[green]yes[/green]" if line.verified else f"[red]no: {', '.join(line.faults)}[/red]",
+        )
+    console.print(receipts)
+    signed = sum(1 for line in report.receipts if line.producer_signed)
+    console.print(
+        f"[dim]{signed} of {len(report.receipts)} answers carried the producer axon's own signature: "
+        "a stock bittensor 10.5 Axon signs only the requests it refuses. The others are checked by the "
+        "miner's request signature, the producer's registration on its subnet and the time window.[/dim]"
+    )
+
+    miners = Table(title="Miners: EMA scores and weights read back from the chain")
+    for column in ("uid", "hotkey", "score", "weight"):
+        miners.add_column(column, overflow="fold")
+    for miner in report.miners:
+        miners.add_row(str(miner.uid), miner.hotkey, f"{miner.score:.4f}", f"{miner.weight:.4f}")
+    console.print(miners)
+    state = "[green]set[/green]" if report.weights_set else "[red]not set[/red]"
+    outcome = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
+    console.print(f"Weights {state} on chain · localnet {outcome} in {seconds:.1f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Configuration: one pydantic-settings model per process, CLI flags on top.
+
+Environment variables (`ORCHESTRA_*`, or a `.env` file) set the defaults; command-line flags override
+them. bittensor's own flags (`--netuid --wallet.* --subtensor.* --axon.* --logging.*`) are parsed by
+bittensor's parsers and keep their usual meaning.
+"""
+
+import argparse
+import json
+import os
+import types
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import bittensor as bt
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestra.errors import ConfigError
+from orchestra.routing import RouteSpec
+from protocol.models import RouteKind
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+SN13_NETUID = 13
+SN22_NETUID = 22
+DEFAULT_DATA_DIR = Path.home() / ".orchestra"
+
+
+class MinerSettings(BaseSettings):
+    """Miner options. Env: ORCHESTRA_<NAME>; flags: --neuron.<name> and --blacklist.<name>."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRA_", env_file=".env", extra="ignore")
+
+    max_concurrent_jobs: int = Field(default=4, ge=1, le=256, description="Tasks run at once; more wait.")
+    queue_timeout_s: float = Field(default=2.0, ge=0, description="How long a task may wait for a free slot.")
+    sync_interval_s: float = Field(default=60.0, ge=1, description="Seconds between metagraph refreshes.")
+    max_evidence_bytes: int = Field(default=4 * 1024 * 1024, ge=0, description="Evidence returned per task.")
+    routes_file: Path | None = Field(default=None, description="JSON list of routes replacing the defaults.")
+    desearch_url: str = Field(default="https://api.desearch.ai", description="Desearch API base URL (SN22).")
+    desearch_api_key: SecretStr | None = Field(default=None, description="Desearch API key.")
+    data_universe_netuid: int = Field(default=SN13_NETUID, description="Netuid of SN13 Data Universe.")
+    blacklist_force_validator_permit: bool = Field(default=True, description="Only answer validators.")
+    blacklist_allow_non_registered: bool = Field(default=False, description="Answer unregistered hotkeys.")
+    blacklist_min_stake: float = Field(default=0.0, ge=0, description="Minimum caller stake in TAO.")
+
+
+class ValidatorSettings(BaseSettings):
+    """Validator options. Env: ORCHESTRA_<NAME>; flags: --neuron.<name>."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRA_", env_file=".env", extra="ignore")
+
+    alpha: float = Field(default=0.1, gt=0, le=1, description="EMA weight of the newest score.")
+    sample_size: int = Field(default=16, ge=1, description="Miners queried per step.")
+    step_interval_s: float = Field(default=60.0, ge=0, description="Seconds between validation steps.")
+    weights_interval_steps: int = Field(default=5, ge=1, description="Steps between weight submissions.")
+    deadline_ms: int = Field(default=30_000, ge=1_000, description="Deadline given to miners per task.")
+    query_grace_s: float = Field(default=3.0, ge=0, description="Transport allowance over the deadline.")
+    vpermit_tao_limit: float = Field(
+        default=4096.0, ge=0, description="Permit holders above this stake are not queried."
+    )
+    producer_netuids: list[int] = Field(
+        default=[SN13_NETUID], description="Subnets whose axons receipts may name."
+    )
+    state_path: Path | None = Field(default=None, description="Where scores are saved between restarts.")
+    seed: int | None = Field(default=None, description="Seed for challenge generation (tests, replays).")
+
+
+def _groups(name: str) -> tuple[str, str]:
+    return (
+        ("blacklist", name.removeprefix("blacklist_")) if name.startswith("blacklist_") else ("neuron", name)
+    )
+
+
+def _flag_type(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    if annotation is bool:
+        return _boolean
+    if get_origin(annotation) is list:
+        return lambda text: [int(part) for part in text.split(",") if part.strip()]
+    if annotation is SecretStr:
+        return str
+    return annotation
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_settings_args(parser: argparse.ArgumentParser, model: type[BaseSettings]) -> None:
+    for name, info in model.model_fields.items():
+        group, key = _groups(name)
+        parser.add_argument(
+            f"--{group}.{key}", type=_flag_type(info.annotation), default=None, help=info.description
+        )
+
+
+def neuron_parser(role: str, settings: type[BaseSettings]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"neurons/{role}.py", description=f"Orchestra {role}")
+    parser.add_argument("--netuid", type=int, required=True, help="Orchestra's netuid on the chosen network.")
+    bt.Wallet.add_args(parser)
+    bt.Subtensor.add_args(parser)
+    bt.Axon.add_args(parser)
+    bt.logging.add_args(parser)
+    add_settings_args(parser, settings)
+    return parser
+
+
+def load_config(
+    role: str, model: type[SettingsT], argv: list[str] | None = None
+) -> tuple["bt.Config", SettingsT]:
+    """Parse bittensor's flags and Orchestra's, then build the settings: env first, flags on top."""
+    parser = neuron_parser(role, model)
+    config = bt.Config(parser, args=argv)
+    overrides: dict[str, Any] = {}
+    for name in model.model_fields:
+        group, key = _groups(name)
+        value = getattr(getattr(config, group, None), key, None) if config.get(group) is not None else None
+        if value is not None:
+            overrides[name] = value
+    try:
+        return config, model(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {role} settings: {exc}") from None
+
+
+def default_routes(settings: MinerSettings) -> list[RouteSpec]:
+    """Production routes: SN22 through the Desearch API (when a key is set) and SN13 miners by dendrite."""
+    routes = [
+        RouteSpec(
+            name="sn13-data-universe-miners",
+            netuid=settings.data_universe_netuid,
+            kind=RouteKind.DENDRITE,
+            adapter="data_universe",
+            capabilities=("social_data",),
+            timeout_s=15.0,
+            max_providers=3,
+        )
+    ]
+    if settings.desearch_api_key is not None:
+        routes.insert(
+            0,
+            RouteSpec(
+                name="sn22-desearch-api",
+                netuid=SN22_NETUID,
+                kind=RouteKind.HTTP,
+                adapter="desearch",
+                capabilities=("web_search", "social_search"),
+                endpoint=settings.desearch_url,
+                api_key=settings.desearch_api_key,
+                timeout_s=20.0,
+            ),
+        )
+    return routes
+
+
+def load_routes(path: Path) -> list[RouteSpec]:
+    """Routes from a JSON list of `RouteSpec` objects. `"api_key": "env:NAME"` reads the key from NAME."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read routes file {path}: {exc}") from None
+    if not isinstance(raw, list):
+        raise ConfigError(f"routes file {path} must hold a JSON list of routes")
+    routes = []
+    for index, entry in enumerate(raw):
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("api_key"), str)
+            and entry["api_key"].startswith("env:")
+        ):
+            variable = entry["api_key"][4:]
+            if variable not in os.environ:
+                raise ConfigError(f"route {index} reads its key from ${variable}, which is not set")
+            entry = {**entry, "api_key": os.environ[variable]}
+        try:
+            routes.append(RouteSpec.model_validate(entry))
+        except ValidationError as exc:
+            raise ConfigError(f"route {index} in {path} is invalid: {exc}") from None
+    return routes

@@ -1,0 +1,173 @@
+"""The miner's work, independent of bittensor: request -> plan -> execute -> synthesise -> proof.
+
+`OrchestrationService.handle` never raises for bad input or failed producers: every outcome is a
+`TaskResult` carrying either a schema-valid result or a typed error, plus the receipts of every call
+made on the way and the proof root that locks them together.
+"""
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestra.errors import (
+    InvalidRequestError,
+    ObjectiveTooLongError,
+    OrchestraError,
+    SchemaError,
+)
+from orchestra.executor import Execution, Executor
+from orchestra.planner import BlueprintPlanner, analyse
+from orchestra.proofs import canonical_json, compute_proof_root
+from orchestra.schema import CompiledSchema, compile_schema
+from orchestra.synthesis import RuleSynthesizer, Synthesis
+from protocol.models import (
+    MAX_OBJECTIVE_CHARS,
+    CallEvidence,
+    CallStatus,
+    TaskError,
+    TaskResult,
+    TaskSpec,
+    Timings,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVIDENCE_BYTES = 4 * 1024 * 1024
+# Share of the deadline spent on producer calls; the rest is kept for synthesis and the trip back.
+EXECUTION_SHARE = 0.8
+
+
+def parse_request(task_id: Any, objective: Any, target_schema: Any, constraints: Any) -> TaskSpec:
+    """Build the strict `TaskSpec` from wire fields, raising a typed error that names the problem."""
+    if isinstance(objective, str) and len(objective) > MAX_OBJECTIVE_CHARS:
+        raise ObjectiveTooLongError(
+            f"objective has {len(objective)} characters; the limit is {MAX_OBJECTIVE_CHARS}"
+        )
+    if not isinstance(target_schema, dict):
+        raise SchemaError("target_schema must be an object (compact form or JSON Schema)")
+    try:
+        return TaskSpec.model_validate(
+            {
+                "task_id": task_id,
+                "objective": objective,
+                "target_schema": target_schema,
+                "constraints": constraints if constraints is not None else {},
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidRequestError(f"malformed task: {problems}") from None
+
+
+class OrchestrationService:
+    """Plans, executes and synthesises tasks. Share one instance across concurrent requests."""
+
+    def __init__(
+        self,
+        planner: BlueprintPlanner,
+        executor: Executor,
+        synthesizer: RuleSynthesizer | None = None,
+        *,
+        max_evidence_bytes: int = DEFAULT_EVIDENCE_BYTES,
+    ) -> None:
+        self.planner = planner
+        self.executor = executor
+        self.synthesizer = synthesizer or RuleSynthesizer()
+        self.max_evidence_bytes = max_evidence_bytes
+
+    async def handle(self, spec: TaskSpec) -> TaskResult:
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + spec.constraints.deadline_ms / 1000 * EXECUTION_SHARE
+        try:
+            schema = compile_schema(spec.target_schema)
+            plan = self.planner.plan(spec, schema, capabilities=self.executor.router.capabilities())
+        except OrchestraError as exc:
+            return _failure(spec, exc.to_task_error(), started)
+        planned = time.perf_counter()
+
+        execution = await self.executor.run(plan, deadline=deadline, constraints=spec.constraints)
+        executed = time.perf_counter()
+        failed = execution.failed_required()
+        if failed is not None and failed.error is not None:
+            return self._finish(spec, execution, None, failed.error, (started, planned, executed))
+        try:
+            synthesis = await asyncio.to_thread(self._synthesise, spec, schema, execution)
+        except OrchestraError as exc:
+            return self._finish(spec, execution, None, exc.to_task_error(), (started, planned, executed))
+        return self._finish(spec, execution, synthesis, None, (started, planned, executed))
+
+    def _synthesise(self, spec: TaskSpec, schema: CompiledSchema, execution: Execution) -> Synthesis:
+        facts = analyse(spec.objective, schema.root)
+        return self.synthesizer.synthesise(schema, facts, execution.records())
+
+    def _finish(
+        self,
+        spec: TaskSpec,
+        execution: Execution,
+        synthesis: Synthesis | None,
+        error: TaskError | None,
+        marks: tuple[float, float, float],
+    ) -> TaskResult:
+        started, planned, executed = marks
+        result = synthesis.result if synthesis else None
+        receipts = execution.receipts
+        finished = time.perf_counter()
+        return TaskResult(
+            task_id=spec.task_id,
+            result=result,
+            summary=_summary(execution, synthesis) if synthesis else None,
+            plan=execution.plan,
+            receipts=receipts,
+            evidence=self._bounded(execution.evidence),
+            provenance=synthesis.provenance if synthesis else {},
+            proof_root=compute_proof_root(spec, receipts, result),
+            cost=execution.cost,
+            timings=Timings(
+                plan_ms=round((planned - started) * 1000, 3),
+                execute_ms=round((executed - planned) * 1000, 3),
+                synthesize_ms=round((finished - executed) * 1000, 3),
+                total_ms=round((finished - started) * 1000, 3),
+            ),
+            error=error,
+        )
+
+    def _bounded(self, evidence: list[CallEvidence]) -> list[CallEvidence | None]:
+        """Evidence up to the byte budget; what does not fit is withheld (null), never truncated."""
+        out: list[CallEvidence | None] = []
+        budget = self.max_evidence_bytes
+        for item in evidence:
+            size = len(canonical_json(item))
+            if size <= budget:
+                out.append(item)
+                budget -= size
+            else:
+                out.append(None)
+        return out
+
+    async def aclose(self) -> None:
+        await self.executor.http.aclose()
+        if self.executor.dendrite is not None:
+            await self.executor.dendrite.aclose()
+
+
+def _failure(spec: TaskSpec, error: TaskError, started: float) -> TaskResult:
+    total = round((time.perf_counter() - started) * 1000, 3)
+    return TaskResult(task_id=spec.task_id, error=error, timings=Timings(total_ms=total, plan_ms=total))
+
+
+def _summary(execution: Execution, synthesis: Synthesis) -> str:
+    calls = execution.receipts
+    ok = sum(1 for r in calls if r.status is CallStatus.OK)
+    sources = Counter(record.source for record in execution.records())
+    source_text = ", ".join(f"{count} {source}" for source, count in sources.most_common())
+    netuids = ", ".join(f"SN{n}" for n in sorted({r.netuid for r in calls if r.netuid is not None}))
+    return (
+        f"Blueprint {execution.plan.blueprint}: {len(execution.plan.steps)} steps, {len(calls)} calls "
+        f"({ok} ok) to {netuids or 'no subnet'}; {sum(sources.values())} records ({source_text}); "
+        f"{synthesis.filled} of {synthesis.total} schema fields filled from the evidence."
+    )

@@ -1,0 +1,253 @@
+"""The validator neuron: challenge miners, check and score their answers, set weights on chain."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bittensor as bt
+import numpy as np
+from numpy.typing import NDArray
+
+from orchestra.chain import ChainClient, MetagraphCache, WeightsOutcome
+from orchestra.config import ValidatorSettings
+from orchestra.errors import ConfigError, OrchestraError
+from orchestra.proofs import TimeWindow
+from orchestra.schema import CompiledSchema, compile_schema
+from orchestra.transports.base import TransportError
+from orchestra.transports.dendrite import DendriteTransport
+from orchestra.validator.challenges import ChallengeGenerator
+from orchestra.validator.scoring import ScoreBreakdown, ema, score_answer
+from orchestra.validator.verification import ResponseCheck, check_response
+from protocol.models import TaskResult, TaskSpec
+from protocol.synapse import OrchestrationTask
+from protocol.version import SPEC_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one miner sent back for one task, and when."""
+
+    uid: int
+    hotkey: str
+    response: TaskResult | None
+    window: TimeWindow
+    latency_s: float
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    answer: Answer
+    check: ResponseCheck
+    score: ScoreBreakdown
+
+
+@dataclass
+class StepReport:
+    step: int
+    task_id: str
+    evaluations: list[Evaluation] = field(default_factory=list)
+    weights: WeightsOutcome | None = None
+
+
+class Validator:
+    """Queries miners with synthetic tasks, scores them with an EMA per uid and sets weights."""
+
+    def __init__(
+        self,
+        *,
+        wallet: "bt.Wallet",
+        chain: ChainClient,
+        netuid: int,
+        settings: ValidatorSettings,
+        challenges: ChallengeGenerator | None = None,
+    ) -> None:
+        self.wallet = wallet
+        self.chain = chain
+        self.netuid = netuid
+        self.settings = settings
+        self.graphs = MetagraphCache(chain, [netuid, *settings.producer_netuids])
+        self.challenges = challenges or ChallengeGenerator(
+            seed=settings.seed, deadline_ms=settings.deadline_ms
+        )
+        self.transport = DendriteTransport(wallet)
+        self.scores: NDArray[np.float64] = np.zeros(0)
+        self.hotkeys: list[str] = []
+        self.step_count = 0
+        self.uid: int | None = None
+
+    @property
+    def hotkey(self) -> str:
+        return str(self.wallet.hotkey.ss58_address)
+
+    # ----------------------------------------------------------------- metagraph and state
+
+    def sync(self) -> None:
+        """Refresh metagraphs and align the score vector with the current hotkeys."""
+        self.graphs.refresh()
+        graph = self.graphs.get(self.netuid)
+        if graph is None:
+            raise ConfigError(f"cannot read the metagraph of netuid {self.netuid}")
+        self.uid = graph.uid_of(self.hotkey)
+        if self.uid is None:
+            raise ConfigError(f"validator hotkey {self.hotkey} is not registered on netuid {self.netuid}")
+        current = graph.hotkeys
+        scores = np.zeros(len(current))
+        for uid, hotkey in enumerate(current):
+            if uid < len(self.hotkeys) and self.hotkeys[uid] == hotkey:
+                scores[uid] = self.scores[uid]  # a new hotkey on a recycled uid starts from zero
+        self.scores, self.hotkeys = scores, current
+
+    def miner_uids(self) -> list[int]:
+        graph = self.graphs.get(self.netuid)
+        if graph is None:
+            return []
+        return [
+            n.uid
+            for n in graph.neurons
+            if n.is_serving
+            and n.uid != self.uid
+            and (not n.validator_permit or n.stake <= self.settings.vpermit_tao_limit)
+        ]
+
+    def producer_hotkeys(self, netuid: int) -> set[str]:
+        graph = self.graphs.get(netuid) if netuid in self.graphs.netuids else None
+        return set(graph.hotkeys) if graph is not None else set()
+
+    def save_state(self) -> None:
+        path = self.settings.state_path
+        if path is None:
+            return
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        state = {"step": self.step_count, "scores": self.scores.tolist(), "hotkeys": self.hotkeys}
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def load_state(self) -> None:
+        path = self.settings.state_path
+        if path is None or not Path(path).exists():
+            return
+        try:
+            state = json.loads(Path(path).read_text(encoding="utf-8"))
+            scores = np.asarray(state["scores"], dtype=float)
+            hotkeys = [str(h) for h in state["hotkeys"]]
+            step = int(state["step"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable validator state %s: %s", path, exc)
+            return
+        if len(scores) == len(hotkeys):
+            self.scores, self.hotkeys, self.step_count = scores, hotkeys, step
+
+    # ----------------------------------------------------------------- querying and scoring
+
+    async def query(self, uid: int, spec: TaskSpec) -> Answer:
+        graph = self.graphs.get(self.netuid)
+        assert graph is not None
+        neuron = graph.neuron(uid)
+        timeout = spec.constraints.deadline_ms / 1000 + self.settings.query_grace_s
+        start_ns = time.time_ns()
+        started = time.perf_counter()
+        response: TaskResult | None = None
+        failure: str | None = None
+        try:
+            answered, _ = await self.transport.call(
+                neuron.axon, OrchestrationTask.from_spec(spec), uid=uid, timeout=timeout
+            )
+            response = answered.deserialize()
+            if response is None:
+                failure = "the response is not a consistent TaskResult"
+        except TransportError as exc:
+            failure = str(exc)
+        latency = time.perf_counter() - started
+        window = TimeWindow(start_ns=start_ns, end_ns=time.time_ns())
+        return Answer(
+            uid=uid,
+            hotkey=neuron.hotkey,
+            response=response,
+            window=window,
+            latency_s=latency,
+            failure=failure,
+        )
+
+    def evaluate(self, spec: TaskSpec, schema: CompiledSchema, answer: Answer) -> Evaluation:
+        check = check_response(
+            spec,
+            schema,
+            answer.response,
+            miner_hotkey=answer.hotkey,
+            window=answer.window,
+            producer_hotkeys=self.producer_hotkeys,
+        )
+        score = score_answer(
+            check,
+            schema,
+            answer.response,
+            latency_s=answer.latency_s,
+            deadline_s=spec.constraints.deadline_ms / 1000,
+        )
+        return Evaluation(answer=answer, check=check, score=score)
+
+    async def ask(self, uids: list[int], spec: TaskSpec) -> list[Evaluation]:
+        """Send one task to several miners at once and evaluate every answer."""
+        schema = compile_schema(spec.target_schema)
+        answers = await asyncio.gather(*(self.query(uid, spec) for uid in uids))
+        return [self.evaluate(spec, schema, answer) for answer in answers]
+
+    async def step(self) -> StepReport:
+        await asyncio.to_thread(self.sync)
+        challenge = self.challenges.next()
+        uids = self.miner_uids()[: self.settings.sample_size]
+        report = StepReport(step=self.step_count, task_id=challenge.spec.task_id)
+        if uids:
+            report.evaluations = await self.ask(uids, challenge.spec)
+            rewards = [e.score.total for e in report.evaluations]
+            self.scores = ema(self.scores, uids, rewards, self.settings.alpha)
+            for evaluation in report.evaluations:
+                log.info(
+                    "uid %d: %s%s",
+                    evaluation.answer.uid,
+                    evaluation.score.as_dict(),
+                    f" ({evaluation.answer.failure})" if evaluation.answer.failure else "",
+                )
+        else:
+            log.warning("no serving miners on netuid %d", self.netuid)
+        self.step_count += 1
+        if self.step_count % self.settings.weights_interval_steps == 0:
+            report.weights = await asyncio.to_thread(self.set_weights)
+        self.save_state()
+        return report
+
+    def set_weights(self) -> WeightsOutcome:
+        try:
+            outcome = self.chain.set_weights(
+                self.wallet,
+                self.netuid,
+                list(range(len(self.scores))),
+                self.scores.tolist(),
+                version_key=SPEC_VERSION,
+            )
+        except OrchestraError as exc:
+            log.error("setting weights failed: %s", exc)
+            return WeightsOutcome(False, str(exc), [], [])
+        (log.info if outcome.success else log.warning)("set_weights: %s", outcome.message)
+        return outcome
+
+    async def run(self, stop: asyncio.Event, *, steps: int | None = None) -> None:
+        """Validate until `stop` is set (or `steps` steps have run)."""
+        self.load_state()
+        try:
+            while not stop.is_set() and (steps is None or self.step_count < steps):
+                await self.step()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.step_interval_s)
+        finally:
+            await self.transport.aclose()
