@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import bittensor as bt
+from bittensor.core.config import DefaultMunch
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -115,13 +116,27 @@ def neuron_parser(role: str, settings: type[BaseSettings]) -> argparse.ArgumentP
 def load_config(
     role: str, model: type[SettingsT], argv: list[str] | None = None
 ) -> tuple["bt.Config", SettingsT]:
-    """Parse bittensor's flags and Orchestra's, then build the settings: env first, flags on top."""
+    """Parse bittensor's flags and Orchestra's, then build the settings: env first, flags on top.
+
+    `bt.Config` in 10.5 ignores the command line unless BT_NO_PARSE_CLI_ARGS=false, so the flags are
+    parsed here with bittensor's own parsers and laid over bittensor's defaults.
+    """
     parser = neuron_parser(role, model)
-    config = bt.Config(parser, args=argv)
+    parser.set_defaults(**{"subtensor.chain_endpoint": None})  # None: follow --subtensor.network
+    namespace = parser.parse_args(argv)
+    config = bt.Config()
+    for dotted, value in vars(namespace).items():
+        node: Any = config
+        *sections, key = dotted.split(".")
+        for section in sections:
+            if not isinstance(node.get(section), dict):
+                node[section] = DefaultMunch(None)
+            node = node[section]
+        node[key] = value
     overrides: dict[str, Any] = {}
     for name in model.model_fields:
         group, key = _groups(name)
-        value = getattr(getattr(config, group, None), key, None) if config.get(group) is not None else None
+        value = config[group].get(key) if isinstance(config.get(group), dict) else None
         if value is not None:
             overrides[name] = value
     try:

@@ -20,10 +20,7 @@ DEVNET_STAKE_TAO = 10_000.0
 
 
 def setup(role: str, model: type[SettingsT], argv: list[str] | None) -> tuple["bt.Config", SettingsT]:
-    try:
-        config, settings = load_config(role, model, argv)
-    except ValueError as exc:  # bittensor's Config reports missing required flags as ValueError
-        raise OrchestraError(str(exc)) from None
+    config, settings = load_config(role, model, argv)
     bt.logging(config=config)
     logging.basicConfig(level=logging.DEBUG if config.logging.debug else logging.INFO, stream=sys.stderr)
     return config, settings
@@ -44,7 +41,7 @@ def open_wallet(config: "bt.Config") -> "bt.Wallet":
 def open_chain(config: "bt.Config", wallet: "bt.Wallet", *, validator: bool) -> ChainClient:
     """Connect to the configured network. `mock` is a private in-process devnet chain on which this
     neuron registers itself; `orchestra localnet` is the way to see a whole network locally."""
-    network = str(config.subtensor.network)
+    network = str(config.subtensor.chain_endpoint or config.subtensor.network)
     chain = ChainClient.connect(network, config)
     if chain.is_devnet:
         devnet = chain.subtensor

@@ -68,7 +68,6 @@ _JSON_SCHEMA_TYPES: dict[str, ScalarKind] = {
     "number": "float",
     "boolean": "bool",
 }
-_JSON_SCHEMA_MARKERS = {"$schema", "$defs", "definitions", "$id"}
 _UNSUPPORTED_KEYWORDS = (
     "allOf",
     "not",
@@ -234,7 +233,12 @@ class _Stats:
 
 
 def _looks_like_json_schema(schema: dict[str, Any]) -> bool:
-    if _JSON_SCHEMA_MARKERS & schema.keys():
+    """JSON Schema when it says so (`$schema` URI) or has the shape of an object schema; else compact.
+
+    A compact schema may well have a field called "$id" or "type", so single keywords are not enough.
+    """
+    marker = schema.get("$schema")
+    if isinstance(marker, str) and ("://" in marker or "json-schema" in marker):
         return True
     return schema.get("type") == "object" and (
         isinstance(schema.get("properties"), dict) or set(schema) <= {"type", "additionalProperties"}
@@ -314,7 +318,7 @@ def _unknown_type_message(raw: str, known: list[str]) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-_MAX_REF_RESOLUTIONS = 1_000
+_MAX_REF_RESOLUTIONS = 2_000
 
 
 class _JsonSchemaParser:
@@ -329,7 +333,10 @@ class _JsonSchemaParser:
             raise SchemaError('the root of a target schema must be {"type": "object", ...}')
         return node
 
-    def _parse(self, spec: Any, path: str, depth: int) -> tuple[Node, bool]:
+    def _parse(
+        self, spec: Any, path: str, depth: int, refs: frozenset[str] = frozenset()
+    ) -> tuple[Node, bool]:
+        """`refs` are the references followed since the last container: meeting one again is a cycle."""
         if spec is True or spec == {}:
             return FreeNode(kind="any"), False
         if not isinstance(spec, dict):
@@ -338,10 +345,13 @@ class _JsonSchemaParser:
             if keyword in spec:
                 raise SchemaError(f"the {keyword!r} keyword is not supported", path=path)
         if "$ref" in spec:
-            return self._parse(self._resolve(spec["$ref"], path), path, depth)
+            ref = spec["$ref"]
+            if ref in refs:
+                raise SchemaError(f"reference cycle through {ref!r}", path=path)
+            return self._parse(self._resolve(ref, path), path, depth, refs | {ref})
         for union_key in ("anyOf", "oneOf"):
             if union_key in spec:
-                return self._parse_union(spec[union_key], union_key, path, depth)
+                return self._parse_union(spec[union_key], union_key, path, depth, refs)
 
         types = spec.get("type")
         nullable = False
@@ -389,19 +399,21 @@ class _JsonSchemaParser:
             "a schema needs a 'type' (or properties, items or an enum to infer it from)", path=path
         )
 
-    def _parse_union(self, options: Any, keyword: str, path: str, depth: int) -> tuple[Node, bool]:
+    def _parse_union(
+        self, options: Any, keyword: str, path: str, depth: int, refs: frozenset[str]
+    ) -> tuple[Node, bool]:
         if not isinstance(options, list) or not options:
             raise SchemaError(f"{keyword!r} must be a non-empty list", path=path)
         non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
         if len(non_null) != 1:
             raise SchemaError(f"{keyword!r} is supported only as one schema plus null", path=path)
-        node, nullable = self._parse(non_null[0], path, depth)
+        node, nullable = self._parse(non_null[0], path, depth, refs)
         return node, nullable or len(non_null) != len(options)
 
     def _resolve(self, ref: Any, path: str) -> Any:
         self.ref_budget -= 1
         if self.ref_budget < 0:
-            raise SchemaError("too many $ref resolutions (is there a reference cycle?)", path=path)
+            raise SchemaError(f"more than {_MAX_REF_RESOLUTIONS} $ref resolutions", path=path)
         if ref == "#":
             return self.root
         if not isinstance(ref, str) or not ref.startswith("#/"):

@@ -95,6 +95,7 @@ _MONEY = re.compile(
     r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"(?P<unit>\s?/\s?[A-Za-z][A-Za-z-]*|\s+per\s+(?:[A-Za-z0-9-]+\s+){0,2}[A-Za-z0-9-]+)?"
 )
+_FIGURE = re.compile(r"(?<![\w$€£.,/])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.,]\d|\w)")
 _PRODUCT = re.compile(r"\b[A-Z]{1,5}\d{2,5}[A-Za-z]?\b")
 _NAME = re.compile(
     r"(?<![@#\w])[A-Z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)*){0,3}"
@@ -439,11 +440,16 @@ class _Filler:
                         del self.provenance[key]
             return Supported(items, set()) if items or not spec.required else None
         if isinstance(node.item, ScalarNode) and node.item.kind in ("int", "float"):
-            amounts = self._amounts(terms, scope, entity)[:limit]
-            if not amounts:
+            found = [(a.value, a.sentence) for a in self._money(terms, scope, entity)] or self._figures(
+                terms, scope
+            )
+            if node.item.kind == "int":
+                found = [(value, sentence) for value, sentence in found if value.is_integer()]
+            found = found[:limit]
+            if not found:
                 return None
-            values = [int(a.value) if node.item.kind == "int" else a.value for a in amounts]
-            return Supported(values, {a.sentence.receipt for a in amounts})
+            values = [int(value) if node.item.kind == "int" else value for value, _ in found]
+            return Supported(values, {sentence.receipt for _, sentence in found})
         if isinstance(node.item, ScalarNode) and node.item.kind == "str":
             return self.phrases(terms, scope, entity, limit=limit)
         return None
@@ -462,15 +468,21 @@ class _Filler:
         if node.kind == "int" and terms & COUNT_FIELDS:
             records = {s.record.url or id(s.record): s.receipt for s in scope}
             return Supported(len(records), set(records.values())) if records else None
-        amounts = self._amounts(terms, scope, entity)
-        if not amounts:
-            return None
-        if entity is None and terms & PRICE_TERMS:
-            chosen = self._lowest_comparable(amounts)
+        amounts = self._money(terms, scope, entity)
+        if amounts:
+            chosen = self._lowest_comparable(amounts) if entity is None else _typical(amounts)
+            number, receipt = chosen.value, chosen.sentence.receipt
         else:
-            chosen = _typical(amounts)
-        value: float | int = int(chosen.value) if node.kind == "int" else chosen.value
-        return Supported(value, {chosen.sentence.receipt})
+            figures = self._figures(terms, scope)
+            if not figures:
+                return None
+            number = Counter(value for value, _ in figures).most_common(1)[0][0]
+            receipt = next(sentence.receipt for value, sentence in figures if value == number)
+        if node.kind == "int":
+            if not number.is_integer():
+                return None
+            return Supported(int(number), {receipt})
+        return Supported(number, {receipt})
 
     def text(self, terms: set[str], scope: list[Sentence], entity: str | None) -> Supported | None:
         if not scope:
@@ -553,15 +565,26 @@ class _Filler:
 
     # ----------------------------------------------------------------- helpers
 
-    def _amounts(self, terms: set[str], scope: list[Sentence], entity: str | None) -> list[Amount]:
-        """Amounts in scope; when the field names a label the evidence uses ("h100_price"), only those."""
+    def _money(self, terms: set[str], scope: list[Sentence], entity: str | None) -> list[Amount]:
+        """Money amounts in scope, for price-like fields; a field naming a label ("h100_price") gets
+        only the amounts with that label."""
         pool = [
             a for a in self.evidence.amounts if a.sentence in scope and (entity is None or a.owner == entity)
         ]
         lowered = {t.lower() for t in terms}
         if lowered & {a.label.lower() for a in self.evidence.amounts}:
             return [a for a in pool if a.label.lower() in lowered]
-        return pool
+        return pool if terms & PRICE_TERMS else []
+
+    def _figures(self, terms: set[str], scope: list[Sentence]) -> list[tuple[float, Sentence]]:
+        """Plain numbers ("99.95% uptime", "512 GPUs") from sentences that use one of the field's words."""
+        wanted = {t for t in terms if len(t) > 2}
+        return [
+            (float(match.group(0).replace(",", "")), sentence)
+            for sentence in scope
+            if sentence.words & wanted
+            for match in _FIGURE.finditer(sentence.text)
+        ]
 
     def _lowest_comparable(self, amounts: list[Amount]) -> Amount:
         """The cheapest price among entity-owned amounts sharing the most common label."""

@@ -2,33 +2,21 @@
 
 A devnet chain hosts Orchestra's subnet and an emulated SN13; two SN13 stand-in miners serve real
 Axons, a Desearch stand-in serves HTTP; two honest Orchestra miners and one validator run the real
-neuron code. One demo job (the GPU-pricing objective) goes to a miner and is verified, then the
-validator runs its steps, scores the miners and sets weights, which are read back from the chain.
-
-Orchestra miners are registered on the emulated SN13 as permit-holding validators with 20,000 TAO:
-real SN13 miners answer no one else, so that is what calling SN13 by dendrite takes.
+neuron code (see `orchestra/devnet/network.py`). One demo job (the GPU-pricing objective) goes to a
+miner and is verified, then the validator runs its steps, scores the miners and sets weights, which
+are read back from the chain.
 """
 
 import logging
-import secrets
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from orchestra.chain import ChainClient
-from orchestra.config import SN13_NETUID, SN22_NETUID, MinerSettings, ValidatorSettings
-from orchestra.devnet.data_universe import DataUniverseEmulator
-from orchestra.devnet.desearch import DesearchEmulator
-from orchestra.devnet.wallets import make_wallet
-from orchestra.miner.neuron import Miner
-from orchestra.ports import LOOPBACK, free_port
-from orchestra.routing import RouteSpec
-from orchestra.validator.neuron import Evaluation, Validator
-from protocol.models import Constraints, RouteKind, TaskSpec
+from orchestra.config import SN13_NETUID, ValidatorSettings
+from orchestra.devnet.network import LocalNetwork
+from orchestra.validator.neuron import Evaluation
+from protocol.models import Constraints, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +29,6 @@ DEMO_SCHEMA: dict[str, Any] = {
     "competitors": [{"name": "str", "pricing": "dict", "strengths": "list"}],
     "recommendation": {"price_point": "float", "rationale": "str"},
 }
-VALIDATOR_STAKE_TAO = 10_000.0
-MINER_STAKE_TAO = 10.0
-SN13_VALIDATOR_STAKE_TAO = 20_000.0
 
 
 @dataclass
@@ -106,76 +91,24 @@ async def run_localnet(
     *, steps: int = 3, netuid: int = DEFAULT_NETUID, progress: Progress | None = None, seed: int | None = None
 ) -> LocalnetReport:
     """Start everything, run the demo job and `steps` validator steps, stop everything."""
-    say = progress or (lambda message: log.info(message))
-    workdir = Path(tempfile.mkdtemp(prefix="orchestra-localnet-"))
-    started: list[Any] = []
-    miners: list[Miner] = []
-    validator: Validator | None = None
+    say = progress or log.info
+    say("creating wallets and the devnet chain")
+    network = LocalNetwork(netuid=netuid)
     try:
-        say("creating wallets and the devnet chain")
-        chain = ChainClient.connect("mock")
-        devnet = chain.subtensor
-        devnet.create_subnet(netuid)
-        devnet.create_subnet(SN13_NETUID)
-        wallets = {
-            name: make_wallet(workdir / "wallets", name)
-            for name in ("validator", "miner-1", "miner-2", "sn13-a", "sn13-b")
-        }
-
-        def register(name: str, on: int, stake: float, permit: bool) -> int:
-            w = wallets[name]
-            return int(
-                devnet.register(
-                    on,
-                    w.hotkey.ss58_address,
-                    w.coldkeypub.ss58_address,
-                    stake_tao=stake,
-                    validator_permit=permit,
-                )
-            )
-
-        register("validator", netuid, VALIDATOR_STAKE_TAO, True)
-        for name in ("miner-1", "miner-2"):
-            register(name, netuid, MINER_STAKE_TAO, False)
-            register(name, SN13_NETUID, SN13_VALIDATOR_STAKE_TAO, True)
-        for name in ("sn13-a", "sn13-b"):
-            register(name, SN13_NETUID, 100.0, False)
-
         say("starting the emulated producers (SN13 axons, Desearch API)")
-        for name in ("sn13-a", "sn13-b"):
-            started.append(DataUniverseEmulator(wallets[name], chain, SN13_NETUID).start())
-        api_key = secrets.token_urlsafe(24)
-        desearch = DesearchEmulator(api_key=api_key).start()
-        started.append(desearch)
-
-        routes = devnet_routes(desearch.url, api_key)
-        say("starting two Orchestra miners")
-        for name in ("miner-1", "miner-2"):
-            port = free_port()
-            miner = Miner(
-                wallet=wallets[name],
-                chain=chain,
-                netuid=netuid,
-                settings=MinerSettings(),
-                routes=routes,
-                port=port,
-                external_ip=LOOPBACK,
-                bind_host=LOOPBACK,
-            )
-            miners.append(miner.start())
-
-        validator = Validator(
-            wallet=wallets["validator"],
-            chain=chain,
-            netuid=netuid,
+        network.start_producers()
+        validator = network.add_validator(
             settings=ValidatorSettings(
                 step_interval_s=0,
                 weights_interval_steps=max(1, steps),
                 producer_netuids=[SN13_NETUID],
                 seed=seed,
-            ),
+            )
         )
-        validator.sync()
+        say("starting two Orchestra miners")
+        network.add_miner("miner-1")
+        network.add_miner("miner-2")
+        network.refresh()
 
         say("running the demo job")
         spec = TaskSpec(
@@ -184,8 +117,7 @@ async def run_localnet(
             target_schema=DEMO_SCHEMA,
             constraints=Constraints(deadline_ms=30_000),
         )
-        miner_uid = validator.miner_uids()[0]
-        [demo] = await validator.ask([miner_uid], spec)
+        [demo] = await validator.ask([validator.miner_uids()[0]], spec)
 
         step_scores = []
         weights_set = False
@@ -195,11 +127,12 @@ async def run_localnet(
             step_scores.append({e.answer.uid: round(e.score.total, 4) for e in report.evaluations})
             if report.weights is not None:
                 weights_set = report.weights.success
-            devnet.advance(1)
+            network.devnet.advance(1)
         if steps == 0:
             weights_set = validator.set_weights().success
 
-        on_chain = chain.weights(netuid).get(validator.uid or 0, {})
+        assert validator.uid is not None
+        on_chain = network.chain.weights(netuid).get(validator.uid, {})
         lines = [
             MinerLine(
                 uid=uid,
@@ -211,36 +144,7 @@ async def run_localnet(
         ]
         return _report(demo, lines, weights_set, step_scores)
     finally:
-        for miner in miners:
-            await miner.aclose()
-        if validator is not None:
-            await validator.transport.aclose()
-        for server in started:
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def devnet_routes(desearch_url: str, api_key: str) -> list[RouteSpec]:
-    return [
-        RouteSpec(
-            name="sn22-desearch-devnet",
-            netuid=SN22_NETUID,
-            kind=RouteKind.HTTP,
-            adapter="desearch",
-            capabilities=("web_search", "social_search"),
-            endpoint=desearch_url,
-            api_key=api_key,
-            timeout_s=10.0,
-        ),
-        RouteSpec(
-            name="sn13-data-universe-devnet",
-            netuid=SN13_NETUID,
-            kind=RouteKind.DENDRITE,
-            adapter="data_universe",
-            capabilities=("social_data",),
-            timeout_s=10.0,
-        ),
-    ]
+        await network.aclose()
 
 
 def _report(

@@ -56,6 +56,11 @@ class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
     def _get_endpoint_url(self, target_axon: Any, request_name: str) -> str:
         return f"http://{target_axon.ip}:{target_axon.port}/{request_name}"
 
+    def __del__(self) -> None:
+        # DendriteTransport.aclose closes sessions on their own loop. The stock finaliser would try to
+        # run an event loop, and warns when the collector happens to run inside one.
+        pass
+
 
 class DendriteTransport:
     """Signs and sends synapses to axons. One Dendrite session per event loop."""

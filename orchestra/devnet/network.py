@@ -1,0 +1,158 @@
+"""An embedded local network: devnet chain, wallets, emulated producers, miners and validators.
+
+Everything binds 127.0.0.1. `orchestra localnet` and the integration tests build their networks with
+this class, so what the tests exercise is what users run.
+
+Orchestra miners are registered on the emulated SN13 as permit-holding validators with 20,000 TAO:
+real SN13 miners answer no one else, so that is what calling SN13 by dendrite takes.
+"""
+
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+import bittensor as bt
+
+from orchestra.chain import ChainClient
+from orchestra.config import SN13_NETUID, SN22_NETUID, MinerSettings, ValidatorSettings
+from orchestra.devnet.chain import DevnetSubtensor
+from orchestra.devnet.data_universe import DataUniverseEmulator
+from orchestra.devnet.desearch import DesearchEmulator
+from orchestra.devnet.wallets import make_wallet
+from orchestra.miner.neuron import Miner
+from orchestra.ports import LOOPBACK, free_port
+from orchestra.routing import RouteSpec
+from orchestra.validator.neuron import Validator
+from protocol.models import RouteKind
+
+VALIDATOR_STAKE_TAO = 10_000.0
+MINER_STAKE_TAO = 10.0
+SN13_CALLER_STAKE_TAO = 20_000.0
+SN13_MINER_STAKE_TAO = 100.0
+
+
+class LocalNetwork:
+    """Build with `LocalNetwork()`, add parts, and always `await network.aclose()`."""
+
+    def __init__(self, *, netuid: int = 1, workdir: Path | None = None) -> None:
+        self.netuid = netuid
+        self._owns_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="orchestra-devnet-"))
+        self.chain = ChainClient.connect("mock")
+        self.devnet: DevnetSubtensor = self.chain.subtensor
+        self.devnet.create_subnet(netuid)
+        self.devnet.create_subnet(SN13_NETUID)
+        self.wallets: dict[str, bt.Wallet] = {}
+        self.producers: list[DataUniverseEmulator] = []
+        self.desearch: DesearchEmulator | None = None
+        self.desearch_key = secrets.token_urlsafe(24)
+        self.miners: list[Miner] = []
+        self.validators: list[Validator] = []
+
+    def wallet(self, name: str) -> "bt.Wallet":
+        if name not in self.wallets:
+            self.wallets[name] = make_wallet(self.workdir / "wallets", name)
+        return self.wallets[name]
+
+    def register(self, name: str, netuid: int, *, stake_tao: float, validator_permit: bool = False) -> int:
+        wallet = self.wallet(name)
+        return self.devnet.register(
+            netuid,
+            wallet.hotkey.ss58_address,
+            wallet.coldkeypub.ss58_address,
+            stake_tao=stake_tao,
+            validator_permit=validator_permit,
+        )
+
+    # ----------------------------------------------------------------- producers
+
+    def start_producers(self, *, sn13_miners: int = 2) -> None:
+        """Start the emulated SN13 miners (real Axons) and the Desearch API stand-in."""
+        for index in range(sn13_miners):
+            name = f"sn13-miner-{index + 1}"
+            self.register(name, SN13_NETUID, stake_tao=SN13_MINER_STAKE_TAO)
+            self.producers.append(DataUniverseEmulator(self.wallet(name), self.chain, SN13_NETUID).start())
+        self.desearch = DesearchEmulator(api_key=self.desearch_key).start()
+
+    def routes(self, *, desearch_url: str | None = None) -> list[RouteSpec]:
+        """Routes to this network's producers (or, for tests, to another Desearch-shaped endpoint)."""
+        if desearch_url is None:
+            if self.desearch is None:
+                raise RuntimeError("start_producers() first")
+            desearch_url = self.desearch.url
+        return [
+            RouteSpec(
+                name="sn22-desearch-devnet",
+                netuid=SN22_NETUID,
+                kind=RouteKind.HTTP,
+                adapter="desearch",
+                capabilities=("web_search", "social_search"),
+                endpoint=desearch_url,
+                api_key=self.desearch_key,
+                timeout_s=10.0,
+            ),
+            RouteSpec(
+                name="sn13-data-universe-devnet",
+                netuid=SN13_NETUID,
+                kind=RouteKind.DENDRITE,
+                adapter="data_universe",
+                capabilities=("social_data",),
+                timeout_s=10.0,
+            ),
+        ]
+
+    # ----------------------------------------------------------------- neurons
+
+    def add_miner(
+        self, name: str, *, routes: list[RouteSpec] | None = None, settings: MinerSettings | None = None
+    ) -> Miner:
+        """Register, start and publish an Orchestra miner (also a permitted caller on SN13)."""
+        self.register(name, self.netuid, stake_tao=MINER_STAKE_TAO)
+        self.register(name, SN13_NETUID, stake_tao=SN13_CALLER_STAKE_TAO, validator_permit=True)
+        port = free_port()
+        miner = Miner(
+            wallet=self.wallet(name),
+            chain=self.chain,
+            netuid=self.netuid,
+            settings=settings or MinerSettings(),
+            routes=routes if routes is not None else self.routes(),
+            port=port,
+            external_ip=LOOPBACK,
+            bind_host=LOOPBACK,
+        )
+        self.miners.append(miner)
+        miner.start()
+        return miner
+
+    def add_validator(
+        self, name: str = "validator", *, settings: ValidatorSettings | None = None
+    ) -> Validator:
+        self.register(name, self.netuid, stake_tao=VALIDATOR_STAKE_TAO, validator_permit=True)
+        validator = Validator(
+            wallet=self.wallet(name),
+            chain=self.chain,
+            netuid=self.netuid,
+            settings=settings or ValidatorSettings(step_interval_s=0, producer_netuids=[SN13_NETUID]),
+        )
+        self.validators.append(validator)
+        return validator
+
+    def refresh(self) -> None:
+        """Let every neuron see registrations and axons published since it started."""
+        for miner in self.miners:
+            miner.graphs.refresh()
+        for validator in self.validators:
+            validator.sync()
+
+    async def aclose(self) -> None:
+        for miner in self.miners:
+            await miner.aclose()
+        for validator in self.validators:
+            await validator.transport.aclose()
+        for producer in self.producers:
+            producer.stop()
+        if self.desearch is not None:
+            self.desearch.stop()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)

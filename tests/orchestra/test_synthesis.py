@@ -1,0 +1,148 @@
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from orchestra.adapters.base import Record
+from orchestra.devnet.corpus import load_corpus, rank
+from orchestra.errors import SynthesisError
+from orchestra.planner import analyse
+from orchestra.schema import compile_schema, iter_leaf_paths
+from orchestra.synthesis import RuleSynthesizer
+from tests.orchestra.test_schema import compact_objects
+
+OBJECTIVE = (
+    "Research the H100 GPU cloud pricing and strengths of the top 3 competitors and recommend a price point."
+)
+SEED_SCHEMA = {
+    "competitors": [{"name": "str", "pricing": "dict", "strengths": "list"}],
+    "recommendation": {"price_point": "float", "rationale": "str"},
+}
+
+
+def gpu_records() -> list[Record]:
+    """Evidence as the two devnet producers return it for the GPU objective: receipt 0 web, 1 x, 2 reddit."""
+    corpus = load_corpus()
+    web = [corpus.web[i] for i in rank(OBJECTIVE, [f"{d['title']} {d['snippet']}" for d in corpus.web])[:10]]
+    records = [
+        Record(
+            kind="web_page", text=d["snippet"], title=d["title"], url=d["link"], source="web", receipt_index=0
+        )
+        for d in web
+    ]
+    records += [
+        Record(
+            kind="post", text=p["text"], url=p["url"], source="x", receipt_index=1, published=p["timestamp"]
+        )
+        for p in corpus.x
+        if p["topic"] == "gpu_cloud"
+    ]
+    records += [
+        Record(
+            kind="post",
+            text=p["body"],
+            title=p["title"],
+            url=p["url"],
+            source="reddit",
+            receipt_index=2,
+            published=p["createdAt"],
+        )
+        for p in corpus.reddit
+        if p["topic"] == "gpu_cloud"
+    ]
+    return records
+
+
+def synthesise(
+    schema: dict[str, Any], records: list[Record] | None = None, objective: str = OBJECTIVE
+) -> Any:
+    compiled = compile_schema(schema)
+    return RuleSynthesizer().synthesise(
+        compiled, analyse(objective, compiled.root), gpu_records() if records is None else records
+    )
+
+
+def evidence_text(records: list[Record]) -> str:
+    return " ".join(f"{r.title or ''} {r.text}" for r in records)
+
+
+def test_the_seed_task_is_filled_from_the_evidence() -> None:
+    records = gpu_records()
+    synthesis = synthesise(SEED_SCHEMA, records)
+    result = synthesis.result
+    text = evidence_text(records)
+    competitors = result["competitors"]
+    assert len(competitors) == 3  # "top 3" in the objective
+    assert {c["name"] for c in competitors} <= {"NimbusGPU", "CoreForge Cloud", "VoltStack", "Lumen Compute"}
+    for competitor in competitors:
+        assert competitor["pricing"]["H100"] in text and competitor["pricing"]["H100"].endswith("/hr")
+        assert competitor["strengths"] and all(s.lower() in text.lower() for s in competitor["strengths"])
+    # The lowest H100 list price in the evidence: VoltStack's $1.99/hr.
+    assert result["recommendation"]["price_point"] == 1.99
+    assert "$1.99/hr" in result["recommendation"]["rationale"]
+    assert synthesis.filled == synthesis.total
+
+
+def test_every_filled_leaf_has_provenance_pointing_at_real_receipts() -> None:
+    synthesis = synthesise(SEED_SCHEMA)
+    leaves = [
+        path
+        for path, _, value in iter_leaf_paths(compile_schema(SEED_SCHEMA).root, synthesis.result)
+        if value
+    ]
+    assert set(leaves) <= set(synthesis.provenance)
+    assert {i for receipts in synthesis.provenance.values() for i in receipts} <= {0, 1, 2}
+
+
+def test_field_semantics_beyond_the_seed() -> None:
+    schema = {
+        "vendors": [
+            {
+                "name": "str",
+                "h100_price": "float",
+                "weaknesses": "list[str]",
+                "website": "str",
+                "mentions": "int",
+            }
+        ],
+        "cheapest_vendor": "str?",
+    }
+    result = synthesise(schema, objective="List GPU cloud vendors").result
+    by_name = {v["name"]: v for v in result["vendors"]}
+    assert by_name["VoltStack"]["h100_price"] == 1.99
+    assert by_name["CoreForge Cloud"]["website"] == "https://coreforge.example/pricing"
+    assert "Frequent spot preemptions" in by_name["VoltStack"]["weaknesses"]
+    assert all(v["mentions"] >= 2 for v in result["vendors"])
+
+
+def test_numbers_come_from_sentences_about_the_field() -> None:
+    result = synthesise({"providers": [{"name": "str", "uptime": "float?"}]}, objective="GPU clouds").result
+    by_name = {p["name"]: p for p in result["providers"]}
+    assert by_name["CoreForge Cloud"]["uptime"] == 99.95
+    assert "uptime" not in by_name.get("VoltStack", {})  # nobody says, so nothing is made up
+
+
+def test_a_required_field_without_evidence_fails_instead_of_inventing() -> None:
+    with pytest.raises(SynthesisError, match=r"\$\.ceo_age"):
+        synthesise({"ceo_age": "int"})
+
+
+def test_optional_fields_without_evidence_are_left_out() -> None:
+    result = synthesise({"ceo_age": "int?", "summary": "str"}).result
+    assert "ceo_age" not in result and result["summary"]
+
+
+def test_no_evidence_at_all_is_a_typed_error() -> None:
+    with pytest.raises(SynthesisError, match="no usable evidence"):
+        synthesise(SEED_SCHEMA, records=[])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(compact_objects())
+def test_synthesis_returns_a_valid_result_or_a_typed_error(schema: dict[str, Any]) -> None:
+    compiled = compile_schema(schema)
+    try:
+        synthesis = synthesise(schema)
+    except SynthesisError:
+        return
+    assert compiled.is_valid(synthesis.result)

@@ -1,0 +1,113 @@
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from orchestra.devnet.servers import ThreadedAiohttpServer
+from orchestra.ports import free_port
+from orchestra.transports import (
+    CallTimeout,
+    InvalidResponse,
+    ProducerFailed,
+    ProducerRejected,
+    ProducerUnavailable,
+    RateLimited,
+)
+from orchestra.transports.http import MAX_RESPONSE_BYTES, HttpTransport
+from protocol.models import CallStatus
+
+
+async def ok(request: web.Request) -> web.Response:
+    body = await request.json()
+    return web.json_response({"echo": body, "auth": request.headers.get("Authorization")})
+
+
+async def slow(_: web.Request) -> web.Response:
+    await asyncio.sleep(2)
+    return web.json_response({})
+
+
+def fixed(status: int, text: str) -> object:
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(status=status, text=text, content_type="application/json")
+
+    return handler
+
+
+async def huge(_: web.Request) -> web.StreamResponse:
+    return web.Response(
+        body=b"[" + b"1," * (MAX_RESPONSE_BYTES // 2 + 10) + b"1]", content_type="application/json"
+    )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ThreadedAiohttpServer]:
+    app = web.Application()
+    app.router.add_post("/ok", ok)
+    app.router.add_post("/slow", slow)
+    app.router.add_post("/unauthorised", fixed(401, '{"detail": "Invalid or missing API key"}'))  # type: ignore[arg-type]
+    app.router.add_post("/limited", fixed(429, '{"detail": "slow down"}'))  # type: ignore[arg-type]
+    app.router.add_post("/broken", fixed(503, "<html>oops</html>"))  # type: ignore[arg-type]
+    app.router.add_post("/garbage", fixed(200, "this is not json"))  # type: ignore[arg-type]
+    app.router.add_post("/huge", huge)
+    running = ThreadedAiohttpServer(app).start()
+    yield running
+    running.stop()
+
+
+async def test_json_round_trip_with_headers_and_timing(server: ThreadedAiohttpServer) -> None:
+    transport = HttpTransport()
+    reply = await transport.request(
+        "POST", f"{server.url}/ok", json_body={"q": "gpu"}, headers={"Authorization": "key"}, timeout=5
+    )
+    await transport.aclose()
+    assert reply.payload == {"echo": {"q": "gpu"}, "auth": "key"}
+    assert reply.meta.status_code == 200
+    assert reply.meta.operation == "POST /ok"
+    assert reply.meta.provider.host == f"127.0.0.1:{server.port}"
+    assert reply.meta.latency_ms > 0 and reply.meta.started_ns > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "status", "transient"),
+    [
+        ("/unauthorised", ProducerRejected, CallStatus.REJECTED, False),
+        ("/limited", RateLimited, CallStatus.REJECTED, True),
+        ("/broken", ProducerFailed, CallStatus.ERROR, True),
+        ("/garbage", InvalidResponse, CallStatus.INVALID_RESPONSE, False),
+        ("/huge", InvalidResponse, CallStatus.INVALID_RESPONSE, False),
+    ],
+)
+async def test_failures_are_typed(
+    server: ThreadedAiohttpServer, path: str, error: type[Exception], status: CallStatus, transient: bool
+) -> None:
+    transport = HttpTransport()
+    with pytest.raises(error) as caught:
+        await transport.request("POST", f"{server.url}{path}", json_body={}, timeout=5)
+    await transport.aclose()
+    assert caught.value.status is status  # type: ignore[attr-defined]
+    assert caught.value.transient is transient  # type: ignore[attr-defined]
+
+
+async def test_error_bodies_are_kept_when_they_are_json(server: ThreadedAiohttpServer) -> None:
+    transport = HttpTransport()
+    with pytest.raises(ProducerRejected) as caught:
+        await transport.request("POST", f"{server.url}/unauthorised", json_body={}, timeout=5)
+    await transport.aclose()
+    assert caught.value.payload == {"detail": "Invalid or missing API key"}
+    assert caught.value.meta.status_code == 401
+
+
+async def test_timeout(server: ThreadedAiohttpServer) -> None:
+    transport = HttpTransport()
+    with pytest.raises(CallTimeout):
+        await transport.request("POST", f"{server.url}/slow", json_body={}, timeout=0.2)
+    await transport.aclose()
+
+
+async def test_nothing_listening_is_unavailable() -> None:
+    transport = HttpTransport()
+    with pytest.raises(ProducerUnavailable):
+        await transport.request("POST", f"http://127.0.0.1:{free_port()}/x", json_body={}, timeout=2)
+    await transport.aclose()
