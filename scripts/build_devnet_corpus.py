@@ -11,10 +11,11 @@ import datetime as dt
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).resolve().parents[1] / "orchestra" / "devnet" / "data" / "corpus.json"
 
-TOPICS = {
+TOPICS: dict[str, dict[str, Any]] = {
     "gpu_cloud": {
         "hashtags": ["#gpucloud", "#h100"],
         "subreddit": "r/gpucloud",
@@ -164,7 +165,7 @@ USERS = [
 ]
 
 
-def price_phrase(topic: dict, label: str, price: str) -> str:
+def price_phrase(topic: dict[str, Any], label: str, price: str) -> str:
     if topic["unit"] == "/hr":
         return f"{label} at ${price}/hr"
     if topic["unit"] == " per million tokens":
@@ -174,9 +175,11 @@ def price_phrase(topic: dict, label: str, price: str) -> str:
     return f"${price} per million queries"
 
 
-def build() -> dict:
+def build() -> dict[str, Any]:
     rng = random.Random(13)
-    web, x_posts, reddit = [], [], []
+    web: list[dict[str, Any]] = []
+    x_posts: list[dict[str, Any]] = []
+    reddit: list[dict[str, Any]] = []
     tweet_id = 1_850_000_000_000_000_000
     for topic_name, topic in TOPICS.items():
         companies = topic["companies"]
