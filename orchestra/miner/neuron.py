@@ -85,7 +85,8 @@ class Miner:
         if not self.chain.is_registered(self.hotkey, self.netuid):
             raise ConfigError(
                 f"hotkey {self.hotkey} is not registered on netuid {self.netuid}; "
-                "register it first (scripts/register_testnet.sh or `btcli subnets register`)"
+                "register it first: python scripts/testnet.py register --netuid N --wallet.name W "
+                "--wallet.hotkey H"
             )
         self.graphs.refresh()
         self.axon.start()
