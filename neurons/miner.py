@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             settings=settings,
             port=config.axon.port,
             external_ip=LOOPBACK if devnet else config.axon.external_ip,
+            external_port=config.axon.external_port,
             bind_host=LOOPBACK if devnet else None,
         )
     except OrchestraError as exc:

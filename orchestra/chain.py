@@ -171,7 +171,7 @@ class ChainClient:
                     uids=processed_uids,
                     weights=processed,
                     version_key=version_key,
-                    wait_for_inclusion=False,
+                    wait_for_inclusion=True,  # so a rejected extrinsic (rate limit, version key) is reported
                     wait_for_finalization=False,
                 )
             except Exception as exc:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 import bittensor as bt
 from bittensor.core.config import DefaultMunch
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestra.errors import ConfigError
@@ -41,9 +41,17 @@ class MinerSettings(BaseSettings):
     desearch_url: str = Field(default="https://api.desearch.ai", description="Desearch API base URL (SN22).")
     desearch_api_key: SecretStr | None = Field(default=None, description="Desearch API key.")
     data_universe_netuid: int = Field(default=SN13_NETUID, description="Netuid of SN13 Data Universe.")
+    sn13_requests_per_hour: int = Field(
+        default=2, ge=1, description="Requests per SN13 miner, per kind, per hour (SN13 blacklists beyond 2)."
+    )
     blacklist_force_validator_permit: bool = Field(default=True, description="Only answer validators.")
     blacklist_allow_non_registered: bool = Field(default=False, description="Answer unregistered hotkeys.")
     blacklist_min_stake: float = Field(default=0.0, ge=0, description="Minimum caller stake in TAO.")
+
+    @field_validator("desearch_api_key")
+    @classmethod
+    def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
 
 
 class ValidatorSettings(BaseSettings):
@@ -155,7 +163,7 @@ def default_routes(settings: MinerSettings) -> list[RouteSpec]:
             adapter="data_universe",
             capabilities=("social_data",),
             timeout_s=15.0,
-            max_providers=3,
+            max_providers=16,  # each SN13 miner takes few requests an hour: spread them
         )
     ]
     if settings.desearch_api_key is not None:

@@ -8,7 +8,7 @@ succeeds or not. A failed required step fails the job; a failed optional step is
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,11 +130,23 @@ class StepCaller:
         self._attempts[0] += 1
         return min(route.timeout_s, remaining)
 
-    def _record(self, meta: CallMeta, status: CallStatus, request: Any, response: Any) -> int:
+    def _answered(self, meta: CallMeta, request: Any, build_payload: Callable[[], Any]) -> CallReply:
+        """Record a successful call, or an invalid one when its answer has no canonical JSON form."""
+        try:
+            payload = build_payload()
+            response_bytes = canonical_json(payload)
+        except Exception as exc:  # e.g. non-UTF-8 bytes in a synapse, NaN in a body: nothing to hash
+            index = self._record(meta, CallStatus.INVALID_RESPONSE, request, None)
+            raise AdapterError(
+                f"{meta.operation} answer cannot be recorded: {exc}", receipt_index=index
+            ) from None
+        index = self._record(meta, CallStatus.OK, request, response_bytes)
+        return CallReply(payload=payload, meta=meta, receipt_index=index)
+
+    def _record(self, meta: CallMeta, status: CallStatus, request: Any, response_bytes: bytes | None) -> int:
         # Evidence is stored as a parse of the exact bytes that were hashed: adapters may go on to
         # mutate the payload objects they were handed (pydantic validators do), the evidence cannot.
         request_bytes = canonical_json(request)
-        response_bytes = None if response is None else canonical_json(response)
         route = self._candidate.route
         receipt = CallReceipt(
             step_id=self._step.id,
@@ -173,15 +185,7 @@ class StepCaller:
         except TransportError as exc:
             exc.receipt_index = self._record(exc.meta, exc.status, request, None)
             raise
-        try:
-            payload = synapse_body(answered)
-        except Exception as exc:  # a body pydantic cannot serialise (e.g. non-UTF-8 bytes)
-            index = self._record(meta, CallStatus.INVALID_RESPONSE, request, None)
-            raise AdapterError(
-                f"{meta.operation} answer cannot be serialised: {exc}", receipt_index=index
-            ) from exc
-        index = self._record(meta, CallStatus.OK, request, payload)
-        return CallReply(payload=payload, meta=meta, receipt_index=index)
+        return self._answered(meta, request, lambda: synapse_body(answered))
 
     async def http(
         self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None
@@ -199,8 +203,7 @@ class StepCaller:
         except TransportError as exc:
             exc.receipt_index = self._record(exc.meta, exc.status, request, None)
             raise
-        index = self._record(reply.meta, CallStatus.OK, request, reply.payload)
-        return CallReply(payload=reply.payload, meta=reply.meta, receipt_index=index)
+        return self._answered(reply.meta, request, lambda: reply.payload)
 
 
 class Executor:
@@ -292,6 +295,10 @@ class Executor:
             except (TransportError, AdapterError) as exc:
                 log.info("step %s: %s via %s failed: %s", step.id, step.capability, candidate.route.name, exc)
                 failures.append(exc)
+                continue
+            except Exception as exc:  # a producer must not be able to take the whole task down
+                log.exception("step %s: adapter %s failed unexpectedly", step.id, adapter.name)
+                failures.append(AdapterError(f"{candidate.route.name}: {type(exc).__name__}: {exc}"))
                 continue
             if records:
                 return StepOutcome(step, records=records)

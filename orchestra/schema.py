@@ -33,9 +33,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     create_model,
 )
+from pydantic_core import SchemaError as PydanticSchemaError
 
 from orchestra.errors import FieldError, ResultValidationError, SchemaError
 from orchestra.proofs import canonical_json, digest_bytes
@@ -365,6 +367,10 @@ class _JsonSchemaParser:
             types = rest[0]
         if "const" in spec and "enum" not in spec:
             spec = {**spec, "enum": [spec["const"]]}
+        if isinstance(spec.get("enum"), list) and None in spec["enum"]:
+            # {"type": ["string", "null"], "enum": ["a", null]}: null is the nullability, not a member
+            nullable = True
+            spec = {**spec, "enum": [v for v in spec["enum"] if v is not None]}
         if types is None:
             types = self._infer_type(spec, path)
         if not isinstance(types, str):
@@ -483,10 +489,7 @@ class _JsonSchemaParser:
         if pattern is not None:
             if not isinstance(pattern, str):
                 raise SchemaError("'pattern' must be a string", path=path)
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise SchemaError(f"invalid pattern {pattern!r}: {exc}", path=path) from None
+            _check_pattern(pattern, path)
         fmt = spec.get("format")
         return ScalarNode(
             kind=kind,
@@ -501,6 +504,16 @@ class _JsonSchemaParser:
             multiple_of=_opt_number(spec, "multipleOf", path),
             format=fmt if fmt in _KNOWN_FORMATS else None,
         )
+
+
+def _check_pattern(pattern: str, path: str) -> None:
+    """Patterns run in pydantic's linear-time regex engine, so a requester cannot make validation
+    backtrack for ever; that engine has no look-around or back-references."""
+    try:
+        TypeAdapter(Annotated[str, StringConstraints(pattern=pattern)])
+    except PydanticSchemaError as exc:
+        reason = str(exc).strip().splitlines()[-1].removeprefix("error: ")
+        raise SchemaError(f"unsupported pattern {pattern!r}: {reason}", path=path) from None
 
 
 def _opt_int(spec: dict[str, Any], key: str, path: str) -> int | None:
@@ -614,7 +627,7 @@ def _build_model(node: ObjectNode, name: str) -> type[BaseModel]:
         strict=True,
         extra="allow" if node.additional else "forbid",
         populate_by_name=False,
-        regex_engine="python-re",
+        allow_inf_nan=False,
     )
     model: type[BaseModel] = create_model(name, __config__=config, **definitions)
     return model

@@ -59,7 +59,8 @@ class CallStatus(str, Enum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities have no canonical JSON form, so they could never be hashed into a proof root.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TaskError(_Model):

@@ -49,7 +49,7 @@ class OrchestrationTask(bt.Synapse):  # type: ignore[misc]
     evidence: list[CallEvidence | None] = Field(default_factory=list)
     provenance: dict[str, list[int]] = Field(default_factory=dict)
     proof_root: str | None = None
-    cost: float = 0.0
+    cost: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     timings: Timings | None = None
     error: TaskError | None = None
 

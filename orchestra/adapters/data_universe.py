@@ -6,11 +6,14 @@ names, types and defaults, written for this project. Like upstream, the synapses
 `required_hash_fields`, so an SN13 Axon accepts our body hash.
 
 SN13 miners answer only callers with a validator permit and stake on SN13, and allow each caller one
-index and one bucket request per hour (twice that before blacklisting). The adapter therefore caches
-each miner's index and fetches a few buckets per job.
+index and one bucket request per hour, blacklisting callers that send more than twice that. The
+adapter keeps a per-miner budget of requests per rolling hour (shared by all jobs), caches each
+miner's index, and fetches at most a couple of buckets per job; a miner whose budget is spent is
+skipped, and the executor moves on to the next SN13 miner.
 """
 
 import asyncio
+import collections
 import datetime as dt
 import json
 import time
@@ -26,6 +29,9 @@ from protocol.models import RouteKind, Step
 
 PROTOCOL_VERSION = 4
 MAX_LABEL_LENGTH = 140
+# SN13 allows 1 request per synapse type per hour and blacklists a caller beyond twice that.
+SN13_REQUESTS_PER_HOUR = 2
+_HOUR_S = 3_600.0
 
 
 class DataSource(IntEnum):
@@ -115,10 +121,18 @@ class DataUniverseAdapter(Adapter):
     name = "data_universe"
     route_kinds = frozenset({RouteKind.DENDRITE})
 
-    def __init__(self, *, index_ttl_s: float = 3_600.0, max_buckets: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        requests_per_hour: int = SN13_REQUESTS_PER_HOUR,
+        index_ttl_s: float = _HOUR_S,
+        max_buckets: int = 2,
+    ) -> None:
+        self.budget = RequestBudget(requests_per_hour)
         self.index_ttl_s = index_ttl_s
         self.max_buckets = max_buckets
         self._indexes: dict[str, tuple[float, CompressedMinerIndex]] = {}
+        self._index_locks: dict[str, asyncio.Lock] = {}
 
     async def run(self, step: Step, caller: Caller) -> list[Record]:
         inputs = step.inputs
@@ -129,8 +143,14 @@ class DataUniverseAdapter(Adapter):
         ]
         limit = int(inputs.get("limit") or 50)
 
+        hotkey = caller.candidate.provider.hotkey or ""
         index = await self._index(caller)
-        bucket_ids = select_buckets(index, sources, keywords, labels, self.max_buckets)
+        wanted = select_buckets(index, sources, keywords, labels, self.max_buckets)
+        bucket_ids = [b for b in wanted if self.budget.take(hotkey, "GetDataEntityBucket")]
+        if wanted and not bucket_ids:
+            raise AdapterError(
+                f"the SN13 request budget for {hotkey} is spent ({self.budget.per_hour} per hour)"
+            )
         if not bucket_ids:
             return []
         replies = await asyncio.gather(
@@ -155,9 +175,20 @@ class DataUniverseAdapter(Adapter):
 
     async def _index(self, caller: Caller) -> CompressedMinerIndex:
         hotkey = caller.candidate.provider.hotkey or ""
-        cached = self._indexes.get(hotkey)
-        if cached is not None and time.monotonic() - cached[0] < self.index_ttl_s:
-            return cached[1]
+        # Concurrent jobs share one index request per miner instead of each spending the budget.
+        async with self._index_locks.setdefault(hotkey, asyncio.Lock()):
+            cached = self._indexes.get(hotkey)
+            if cached is not None and time.monotonic() - cached[0] < self.index_ttl_s:
+                return cached[1]
+            if not self.budget.take(hotkey, "GetMinerIndex"):
+                raise AdapterError(
+                    f"the SN13 request budget for {hotkey} is spent ({self.budget.per_hour} per hour)"
+                )
+            index = await self._fetch_index(caller)
+            self._indexes[hotkey] = (time.monotonic(), index)
+            return index
+
+    async def _fetch_index(self, caller: Caller) -> CompressedMinerIndex:
         reply = await caller.dendrite(GetMinerIndex(version=PROTOCOL_VERSION))
         serialized = (
             reply.payload.get("compressed_index_serialized") if isinstance(reply.payload, dict) else None
@@ -173,8 +204,28 @@ class DataUniverseAdapter(Adapter):
                 f"GetMinerIndex answer is not a CompressedMinerIndex: {exc}",
                 receipt_index=reply.receipt_index,
             ) from None
-        self._indexes[hotkey] = (time.monotonic(), index)
         return index
+
+
+class RequestBudget:
+    """Requests per provider and operation over a rolling hour, the way SN13 miners count them."""
+
+    def __init__(self, per_hour: int) -> None:
+        self.per_hour = per_hour
+        self._sent: dict[tuple[str, str], collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+
+    def take(self, provider: str, operation: str) -> bool:
+        """Spend one request if the budget allows it."""
+        sent = self._sent[(provider, operation)]
+        now = time.monotonic()
+        while sent and now - sent[0] >= _HOUR_S:
+            sent.popleft()
+        if len(sent) >= self.per_hour:
+            return False
+        sent.append(now)
+        return True
 
 
 def select_buckets(
@@ -196,14 +247,21 @@ def select_buckets(
         return []
     scored.sort(key=lambda item: (-item[0], -item[1], item[3]))
     best = [item for item in scored if item[0] > 0] or scored[: max(1, limit // 2)]
-    return [
-        DataEntityBucketId(
-            time_bucket=TimeBucket(id=time_bucket),
-            source=DataSource(source),
-            label=DataLabel(value=label) if label else None,
-        )
-        for _, time_bucket, source, label in best[:limit]
-    ]
+    chosen: list[DataEntityBucketId] = []
+    for _, time_bucket, source_id, label in best:
+        try:
+            chosen.append(
+                DataEntityBucketId(
+                    time_bucket=TimeBucket(id=time_bucket),
+                    source=DataSource(source_id),
+                    label=DataLabel(value=label) if label else None,
+                )
+            )
+        except ValueError:  # an index entry that is no valid bucket (id 0, label too long): skip it
+            continue
+        if len(chosen) == limit:
+            break
+    return chosen
 
 
 def _label_score(label: str, keywords: list[str], labels: list[str]) -> int:

@@ -1,11 +1,12 @@
 """A local stand-in for an SN13 Data Universe miner: a real bittensor Axon on 127.0.0.1.
 
 It serves `GetMinerIndex` and `GetDataEntityBucket` (SN13 protocol 4 shapes, see
-`orchestra/adapters/data_universe.py`) from the bundled synthetic corpus, signs its answers with its
-own hotkey like any Axon, and blacklists like SN13 miners do: the caller must be registered on the
-subnet with a validator permit and enough stake. Content bytes are built the way SN13 scrapers build
-them (X: `XContent` JSON without nulls, first hashtag as label; Reddit: `RedditContent` JSON with its
-camelCase aliases, subreddit as label).
+`orchestra/adapters/data_universe.py`) from the bundled synthetic corpus and blacklists like SN13
+miners do: the caller must be registered on the subnet with a validator permit and enough stake, and
+a caller sending more than `requests_per_hour` requests of one kind within an hour is refused (SN13:
+twice its limit of one per hour). Content bytes are built the way SN13 scrapers build them (X:
+`XContent` JSON without nulls, first hashtag as label; Reddit: `RedditContent` JSON with its camelCase
+aliases, subreddit as label).
 """
 
 import datetime as dt
@@ -18,6 +19,7 @@ from typing import Any, Tuple  # noqa: UP035 - Axon.attach compares the blacklis
 import bittensor as bt
 
 from orchestra.adapters.data_universe import (
+    SN13_REQUESTS_PER_HOUR,
     CompressedEntityBucket,
     CompressedMinerIndex,
     DataEntity,
@@ -26,6 +28,7 @@ from orchestra.adapters.data_universe import (
     DataSource,
     GetDataEntityBucket,
     GetMinerIndex,
+    RequestBudget,
     TimeBucket,
 )
 from orchestra.chain import ChainClient, MetagraphView
@@ -90,12 +93,14 @@ class DataUniverseEmulator:
         *,
         entities: list[DataEntity] | None = None,
         min_caller_stake: float = SN13_MIN_VALIDATOR_STAKE_TAO,
+        requests_per_hour: int = SN13_REQUESTS_PER_HOUR,
         port: int | None = None,
     ) -> None:
         self.wallet = wallet
         self.chain = chain
         self.netuid = netuid
         self.min_caller_stake = min_caller_stake
+        self.budget = RequestBudget(requests_per_hour)
         self.port = port or free_port()
         self.buckets: dict[DataEntityBucketId, list[DataEntity]] = defaultdict(list)
         for entity in entities if entities is not None else corpus_entities(load_corpus()):
@@ -157,6 +162,8 @@ class DataUniverseEmulator:
             return True, "Unrecognized hotkey"
         if not neuron.validator_permit or neuron.stake < self.min_caller_stake:
             return True, "Hotkey is not a validator with enough stake"
+        if not self.budget.take(hotkey, type(synapse).__name__):
+            return True, f"Rate limit exceeded ({self.budget.per_hour} per hour)"
         return False, "Validator recognized"
 
     def _metagraph(self, hotkey: str) -> MetagraphView:

@@ -5,6 +5,11 @@ this class, so what the tests exercise is what users run.
 
 Orchestra miners are registered on the emulated SN13 as permit-holding validators with 20,000 TAO:
 real SN13 miners answer no one else, so that is what calling SN13 by dendrite takes.
+
+Real SN13 miners take 2 requests of each kind per caller per hour before blacklisting it. A devnet
+that runs dozens of jobs in a minute would exhaust that at once, so `LocalNetwork` raises the limit
+on both sides (emulators and miners alike) to `DEVNET_SN13_REQUESTS_PER_HOUR`; pass
+`sn13_requests_per_hour=2` to run with the real one.
 """
 
 import secrets
@@ -30,13 +35,21 @@ VALIDATOR_STAKE_TAO = 10_000.0
 MINER_STAKE_TAO = 10.0
 SN13_CALLER_STAKE_TAO = 20_000.0
 SN13_MINER_STAKE_TAO = 100.0
+DEVNET_SN13_REQUESTS_PER_HOUR = 600
 
 
 class LocalNetwork:
     """Build with `LocalNetwork()`, add parts, and always `await network.aclose()`."""
 
-    def __init__(self, *, netuid: int = 1, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        netuid: int = 1,
+        workdir: Path | None = None,
+        sn13_requests_per_hour: int = DEVNET_SN13_REQUESTS_PER_HOUR,
+    ) -> None:
         self.netuid = netuid
+        self.sn13_requests_per_hour = sn13_requests_per_hour
         self._owns_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="orchestra-devnet-"))
         self.chain = ChainClient.connect("mock")
@@ -72,7 +85,10 @@ class LocalNetwork:
         for index in range(sn13_miners):
             name = f"sn13-miner-{index + 1}"
             self.register(name, SN13_NETUID, stake_tao=SN13_MINER_STAKE_TAO)
-            self.producers.append(DataUniverseEmulator(self.wallet(name), self.chain, SN13_NETUID).start())
+            emulator = DataUniverseEmulator(
+                self.wallet(name), self.chain, SN13_NETUID, requests_per_hour=self.sn13_requests_per_hour
+            )
+            self.producers.append(emulator.start())
         self.desearch = DesearchEmulator(api_key=self.desearch_key).start()
 
     def routes(self, *, desearch_url: str | None = None) -> list[RouteSpec]:
@@ -115,7 +131,7 @@ class LocalNetwork:
             wallet=self.wallet(name),
             chain=self.chain,
             netuid=self.netuid,
-            settings=settings or MinerSettings(),
+            settings=settings or MinerSettings(sn13_requests_per_hour=self.sn13_requests_per_hour),
             routes=routes if routes is not None else self.routes(),
             port=port,
             external_ip=LOOPBACK,

@@ -37,7 +37,7 @@ def build_service(
     needs_dendrite = any(route.kind is RouteKind.DENDRITE for route in routes)
     executor = Executor(
         router,
-        default_adapters(),
+        default_adapters(sn13_requests_per_hour=settings.sn13_requests_per_hour),
         http=HttpTransport(),
         dendrite=DendriteTransport(wallet) if needs_dendrite else None,
     )
@@ -59,6 +59,7 @@ class Miner:
         routes: list[RouteSpec] | None = None,
         port: int = 8091,
         external_ip: str | None = None,
+        external_port: int | None = None,
         bind_host: str | None = None,
     ) -> None:
         self.wallet = wallet
@@ -69,9 +70,12 @@ class Miner:
         producer_netuids = [r.netuid for r in self.routes if r.kind is RouteKind.DENDRITE]
         self.graphs = MetagraphCache(chain, [netuid, *producer_netuids])
         self.service = build_service(wallet, self.routes, self.graphs, settings)
+        _check_servable(self.service)
         self._slots = asyncio.Semaphore(settings.max_concurrent_jobs)
         self.port = port
-        self.axon = bt.Axon(wallet=wallet, port=port, external_ip=external_ip, external_port=port)
+        self.axon = bt.Axon(
+            wallet=wallet, port=port, external_ip=external_ip, external_port=external_port or port
+        )
         if bind_host is not None:
             self.axon.fast_config.host = bind_host  # bittensor binds 0.0.0.0 unless told otherwise
         self.axon.attach(forward_fn=self.forward, blacklist_fn=self.blacklist)
@@ -132,9 +136,7 @@ class Miner:
                     task_id=spec.task_id, error=TaskError(code=ErrorCode.INVALID_REQUEST, message=message)
                 )
             )
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=self.settings.queue_timeout_s)
-        except asyncio.TimeoutError:
+        if not await self._take_slot():
             busy = TaskError(code=ErrorCode.OVERLOADED, message="all task slots are busy; retry later")
             return synapse.fill(TaskResult(task_id=spec.task_id, error=busy))
         try:
@@ -148,6 +150,16 @@ class Miner:
         finally:
             self._slots.release()
         return synapse.fill(outcome)
+
+    async def _take_slot(self) -> bool:
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot is taken at once, whatever the queue timeout
+            return True
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self.settings.queue_timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def blacklist(self, synapse: OrchestrationTask) -> Tuple[bool, str]:  # noqa: UP006
         hotkey = synapse.dendrite.hotkey if synapse.dendrite is not None else None
@@ -164,6 +176,24 @@ class Miner:
         if neuron.stake < self.settings.blacklist_min_stake:
             return True, f"Stake below {self.settings.blacklist_min_stake} TAO"
         return False, "Hotkey recognized"
+
+
+def _check_servable(service: OrchestrationService) -> None:
+    """Refuse to start a miner whose routes cannot serve any blueprint: it would only return errors."""
+    routable = service.executor.router.capabilities()
+    missing = {
+        name: sorted({s.capability for s in blueprint.steps if s.required} - routable)
+        for name, blueprint in service.planner.blueprints.items()
+    }
+    if all(missing.values()):
+        needs = "; ".join(f"{name} needs {', '.join(caps)}" for name, caps in missing.items())
+        raise ConfigError(
+            f"the configured routes serve no blueprint ({needs}). Set ORCHESTRA_DESEARCH_API_KEY for "
+            "web_search through SN22, or list routes in ORCHESTRA_ROUTES_FILE"
+        )
+    for name, caps in missing.items():
+        if caps:
+            log.warning("blueprint %s cannot be served: no route provides %s", name, ", ".join(caps))
 
 
 def _configured_routes(settings: MinerSettings) -> list[RouteSpec]:

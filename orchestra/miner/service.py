@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestra.errors import (
+    DeadlineExceededError,
     InvalidRequestError,
     ObjectiveTooLongError,
     OrchestraError,
@@ -82,7 +83,8 @@ class OrchestrationService:
     async def handle(self, spec: TaskSpec) -> TaskResult:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + spec.constraints.deadline_ms / 1000 * EXECUTION_SHARE
+        started_loop = loop.time()
+        deadline = started_loop + spec.constraints.deadline_ms / 1000 * EXECUTION_SHARE
         try:
             schema = compile_schema(spec.target_schema)
             plan = self.planner.plan(spec, schema, capabilities=self.executor.router.capabilities())
@@ -95,8 +97,14 @@ class OrchestrationService:
         failed = execution.failed_required()
         if failed is not None and failed.error is not None:
             return self._finish(spec, execution, None, failed.error, (started, planned, executed))
+        budget = max(0.1, started_loop + spec.constraints.deadline_ms / 1000 - loop.time())
         try:
-            synthesis = await asyncio.to_thread(self._synthesise, spec, schema, execution)
+            synthesis = await asyncio.wait_for(
+                asyncio.to_thread(self._synthesise, spec, schema, execution), timeout=budget
+            )
+        except asyncio.TimeoutError:
+            late = DeadlineExceededError("synthesis did not finish before the task deadline").to_task_error()
+            return self._finish(spec, execution, None, late, (started, planned, executed))
         except OrchestraError as exc:
             return self._finish(spec, execution, None, exc.to_task_error(), (started, planned, executed))
         return self._finish(spec, execution, synthesis, None, (started, planned, executed))

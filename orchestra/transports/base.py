@@ -1,6 +1,7 @@
 """What every transport shares: call outcomes, typed call errors, per-event-loop clients."""
 
 import asyncio
+import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -79,6 +80,18 @@ class InvalidResponse(TransportError):
     """The producer answered with something that is not its documented response shape."""
 
     status = CallStatus.INVALID_RESPONSE
+
+
+def strict_json(raw: bytes) -> Any:
+    """`json.loads` without NaN/Infinity, which have no canonical form; raises ValueError."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        return json.loads(raw, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError("JSON nests too deeply") from None
 
 
 class LoopLocal(Generic[T]):

@@ -1,16 +1,22 @@
 """The `dendrite` route: a bittensor 10.5 Synapse to a producer's Axon, with its signatures kept.
 
-Every call returns (or raises with) a `DendriteProof`: the request signature our Dendrite made and the
-signature the producer's Axon put in its response headers. Those are what make a receipt checkable.
+Every call returns (or raises with) a `DendriteProof`: the request signature our Dendrite made, taken
+from the request as it was signed, and the axon's fields as its response headers state them. Nothing
+in a proof comes from the response body, which the answering axon controls.
 """
 
+import asyncio
 import collections
 import time
 import uuid
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
+import aiohttp
 import bittensor as bt
+from pydantic import ValidationError
 
+from orchestra.proofs import axon_message, verify_signature
 from orchestra.transports.base import (
     CallMeta,
     CallTimeout,
@@ -20,10 +26,13 @@ from orchestra.transports.base import (
     ProducerRejected,
     ProducerUnavailable,
     TransportError,
+    strict_json,
 )
 from protocol.models import DendriteProof, Provider
 
 SynapseT = TypeVar("SynapseT", bound=bt.Synapse)
+
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 # Synapse fields that describe the envelope rather than the request or the answer.
 ENVELOPE_FIELDS = frozenset(
@@ -37,13 +46,26 @@ def synapse_body(synapse: bt.Synapse) -> dict[str, Any]:
     return body
 
 
-class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
-    """bittensor's Dendrite without the parts that misbehave in a long-running, offline process.
+@dataclass
+class Exchange:
+    """One request and what came back: the signed request, the axon's headers and the outcome."""
 
-    The stock constructor looks up the public IP over the internet (and fails offline); the stock
-    client rewrites a target whose IP equals ours to 0.0.0.0, and keeps every synapse it ever sent in
-    `synapse_history`. Here the advertised IP is given, targets are used as published, and no history
-    is kept.
+    synapse: bt.Synapse
+    sent: Any  # bittensor TerminalInfo as signed
+    answered: Any  # bittensor TerminalInfo from the response headers, or None
+    status_code: int | None
+    outcome: Literal["ok", "http_error", "timeout", "unavailable", "invalid"]
+    detail: str = ""
+
+
+class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
+    """bittensor's Dendrite signing, with an exchange that suits a long-running, offline process.
+
+    The stock constructor looks up the public IP over the internet (and fails offline); the stock client
+    rewrites a target whose IP equals ours to 0.0.0.0, keeps every synapse it ever sent, reads bodies of
+    any size, and lets the response body overwrite the signed request fields. Here the advertised IP is
+    given, targets are used as published, nothing is kept, bodies are bounded, and the proof fields are
+    taken from the signed request and the response headers only.
     """
 
     def __init__(self, wallet: "bt.Wallet", ip: str = "127.0.0.1") -> None:
@@ -53,20 +75,59 @@ class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
         self.synapse_history: collections.deque[Any] = collections.deque(maxlen=0)
         self._session = None
 
-    def _get_endpoint_url(self, target_axon: Any, request_name: str) -> str:
-        return f"http://{target_axon.ip}:{target_axon.port}/{request_name}"
-
     def __del__(self) -> None:
         # DendriteTransport.aclose closes sessions on their own loop. The stock finaliser would try to
         # run an event loop, and warns when the collector happens to run inside one.
         pass
 
+    async def exchange(self, axon: Any, synapse: bt.Synapse, *, timeout: float, max_bytes: int) -> Exchange:
+        request_name = type(synapse).__name__
+        synapse = self.preprocess_synapse_for_request(axon, synapse, timeout)
+        sent = synapse.dendrite.model_copy()
+        url = f"http://{axon.ip}:{axon.port}/{request_name}"
+        session = await self.session
+        try:
+            async with session.post(
+                url,
+                headers=synapse.to_headers(),
+                json=synapse.model_dump(),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                answered = bt.Synapse.from_headers(response.headers).axon
+                raw = await response.content.read(max_bytes + 1)
+                if len(raw) > max_bytes:
+                    return Exchange(
+                        synapse, sent, answered, response.status, "invalid", f"more than {max_bytes} bytes"
+                    )
+                if response.status != 200:
+                    return Exchange(synapse, sent, answered, response.status, "http_error", _message(raw))
+                self.process_server_response(response, strict_json(raw), synapse)
+                return Exchange(synapse, sent, answered, 200, "ok")
+        except asyncio.TimeoutError:
+            return Exchange(synapse, sent, None, None, "timeout", f"no answer within {timeout:.1f}s")
+        except aiohttp.ClientError as exc:
+            return Exchange(synapse, sent, None, None, "unavailable", str(exc) or type(exc).__name__)
+        except (ValueError, ValidationError) as exc:
+            return Exchange(synapse, sent, None, None, "invalid", str(exc)[:300])
+
+
+def _message(raw: bytes) -> str:
+    """The `message` of an Axon's error body, if it has one."""
+    try:
+        body = strict_json(raw)
+    except ValueError:
+        return ""
+    return str(body.get("message") or "") if isinstance(body, dict) else ""
+
 
 class DendriteTransport:
     """Signs and sends synapses to axons. One Dendrite session per event loop."""
 
-    def __init__(self, wallet: "bt.Wallet", *, ip: str = "127.0.0.1") -> None:
+    def __init__(
+        self, wallet: "bt.Wallet", *, ip: str = "127.0.0.1", max_response_bytes: int = MAX_RESPONSE_BYTES
+    ) -> None:
         self.hotkey = wallet.hotkey.ss58_address
+        self.max_response_bytes = max_response_bytes
         self._dendrites: LoopLocal[LocalDendrite] = LoopLocal(
             lambda: LocalDendrite(wallet, ip=ip), lambda dendrite: dendrite.aclose_session()
         )
@@ -75,68 +136,67 @@ class DendriteTransport:
         self, axon: Any, synapse: SynapseT, *, uid: int | None, timeout: float
     ) -> tuple[SynapseT, CallMeta]:
         """Send `synapse` to `axon` and return the answered synapse. Raises a `TransportError`."""
-        dendrite = self._dendrites.get()
         operation = type(synapse).__name__
         body_hash = synapse.body_hash  # what the Dendrite is about to sign
         started_ns = time.time_ns()
         started = time.perf_counter()
-        response: SynapseT = await dendrite.call(
-            target_axon=axon, synapse=synapse, timeout=timeout, deserialize=False
+        exchange = await self._dendrites.get().exchange(
+            axon, synapse, timeout=timeout, max_bytes=self.max_response_bytes
         )
         meta = CallMeta(
             provider=Provider(hotkey=axon.hotkey, uid=uid),
             operation=operation,
             started_ns=started_ns,
             latency_ms=(time.perf_counter() - started) * 1000,
-            status_code=_status_code(response),
-            proof=_proof(response, operation, body_hash),
+            status_code=exchange.status_code,
+            proof=_proof(exchange, operation, axon.hotkey, body_hash),
         )
-        error = _error_for(response, meta, axon, timeout)
+        error = _error_for(exchange, meta, axon)
         if error is not None:
             raise error
-        return response, meta
+        answered: SynapseT = exchange.synapse
+        return answered, meta
 
     async def aclose(self) -> None:
         await self._dendrites.aclose()
 
 
-def _status_code(synapse: bt.Synapse) -> int | None:
-    try:
-        return int(synapse.dendrite.status_code)
-    except (TypeError, ValueError):
+def _proof(exchange: Exchange, operation: str, axon_hotkey: str, body_hash: str) -> DendriteProof | None:
+    sent, answered = exchange.sent, exchange.answered
+    if sent is None or sent.signature is None or sent.nonce is None:
         return None
-
-
-def _proof(synapse: bt.Synapse, operation: str, body_hash: str) -> DendriteProof | None:
-    sent, answered = synapse.dendrite, synapse.axon
-    if sent is None or sent.signature is None or sent.nonce is None or answered is None:
-        return None
-    return DendriteProof(
+    signed = answered is not None and answered.signature is not None and answered.nonce is not None
+    proof = DendriteProof(
         synapse=operation,
         dendrite_hotkey=str(sent.hotkey),
         dendrite_nonce=int(sent.nonce),
         dendrite_uuid=str(sent.uuid),
         body_hash=body_hash,
         dendrite_signature=str(sent.signature),
-        axon_hotkey=str(answered.hotkey),
-        axon_nonce=int(answered.nonce) if answered.nonce is not None and answered.signature else None,
-        axon_uuid=str(answered.uuid) if answered.uuid and answered.signature else None,
-        axon_signature=str(answered.signature) if answered.signature else None,
+        axon_hotkey=axon_hotkey,  # whom we addressed, which is what an axon signs
+        axon_nonce=int(answered.nonce) if signed else None,
+        axon_uuid=str(answered.uuid) if signed else None,
+        axon_signature=str(answered.signature) if signed else None,
     )
+    if signed and not verify_signature(axon_hotkey, axon_message(proof), str(answered.signature)):
+        # A producer sending a signature that does not verify must not spoil the miner's receipt.
+        proof = proof.model_copy(update={"axon_nonce": None, "axon_uuid": None, "axon_signature": None})
+    return proof
 
 
-def _error_for(synapse: bt.Synapse, meta: CallMeta, axon: Any, timeout: float) -> TransportError | None:
-    code = meta.status_code
+def _error_for(exchange: Exchange, meta: CallMeta, axon: Any) -> TransportError | None:
     where = f"{meta.operation} at {axon.ip}:{axon.port}"
-    message = synapse.dendrite.status_message or ""
-    if code == 200:
+    code = exchange.status_code
+    if exchange.outcome == "ok":
         return None
+    if exchange.outcome == "timeout":
+        return CallTimeout(f"{where}: {exchange.detail}", meta)
+    if exchange.outcome == "unavailable":
+        return ProducerUnavailable(f"{where} is unreachable: {exchange.detail}", meta)
+    if exchange.outcome == "invalid":
+        return InvalidResponse(f"{where} sent an answer that does not parse: {exchange.detail}", meta)
     if code in (408, 504):
-        return CallTimeout(f"{where} timed out after {timeout:.1f}s", meta)
-    if code == 503:
-        return ProducerUnavailable(f"{where} is unreachable: {message}", meta)
-    if code in (401, 403, 404, 400):
-        return ProducerRejected(f"{where} refused the call ({code}): {message}", meta)
-    if code == 422:
-        return InvalidResponse(f"{where} sent a response that does not parse: {message}", meta)
-    return ProducerFailed(f"{where} failed ({code}): {message}", meta)
+        return CallTimeout(f"{where} timed out ({code}): {exchange.detail}", meta)
+    if code is not None and 400 <= code < 500:
+        return ProducerRejected(f"{where} refused the call ({code}): {exchange.detail}", meta)
+    return ProducerFailed(f"{where} failed ({code}): {exchange.detail}", meta)

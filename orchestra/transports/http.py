@@ -1,6 +1,6 @@
 """The `http` route: JSON over HTTPS to a producer's hosted API (Desearch, Data Universe, ...)."""
 
-import json
+import asyncio
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +17,7 @@ from orchestra.transports.base import (
     ProducerRejected,
     ProducerUnavailable,
     RateLimited,
+    strict_json,
 )
 from protocol.models import Provider
 
@@ -45,8 +46,9 @@ class HttpTransport:
         headers: dict[str, str] | None = None,
         timeout: float,
     ) -> CallReply:
-        host = urlsplit(url).netloc
-        operation = f"{method.upper()} {urlsplit(url).path or '/'}"
+        parts = urlsplit(url)
+        host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)  # never user:password@
+        operation = f"{method.upper()} {parts.path or '/'}"
         started_ns = time.time_ns()
         started = time.perf_counter()
 
@@ -60,12 +62,17 @@ class HttpTransport:
             )
 
         client = self._clients.get()
-        try:
+
+        async def exchange() -> tuple[httpx.Response, bytes]:
             async with client.stream(
                 method, url, json=json_body, headers=headers, timeout=timeout
             ) as response:
-                body = await _read_limited(response)
-        except httpx.TimeoutException:
+                return response, await _read_limited(response)
+
+        try:
+            # httpx's timeout bounds each read; a producer dripping bytes must not outlive the call's budget.
+            response, body = await asyncio.wait_for(exchange(), timeout=timeout)
+        except (httpx.TimeoutException, asyncio.TimeoutError):
             raise CallTimeout(f"{operation} at {host} timed out after {timeout:.1f}s", meta()) from None
         except httpx.TransportError as exc:
             raise ProducerUnavailable(f"{operation} at {host} is unreachable: {exc}", meta()) from None
@@ -115,6 +122,6 @@ def _decode_json(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return strict_json(body)
+    except ValueError:  # UnicodeDecodeError is a ValueError
         return _NOT_JSON

@@ -2,9 +2,11 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,8 @@ from protocol.synapse import OrchestrationTask
 from protocol.version import SPEC_VERSION
 
 log = logging.getLogger(__name__)
+
+FAILED_STEP_PAUSE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Validator:
         self.scores: NDArray[np.float64] = np.zeros(0)
         self.hotkeys: list[str] = []
         self.step_count = 0
+        self._rng = random.Random(settings.seed)
         self.uid: int | None = None
 
     @property
@@ -200,12 +205,23 @@ class Validator:
         """Send one task to several miners at once and evaluate every answer."""
         schema = compile_schema(spec.target_schema)
         answers = await asyncio.gather(*(self.query(uid, spec) for uid in uids))
-        return [self.evaluate(spec, schema, answer) for answer in answers]
+        return [self._evaluate_safely(spec, schema, answer) for answer in answers]
+
+    def _evaluate_safely(self, spec: TaskSpec, schema: CompiledSchema, answer: Answer) -> Evaluation:
+        # One miner's answer, however odd, must not stop the validator from scoring the others.
+        try:
+            return self.evaluate(spec, schema, answer)
+        except Exception as exc:
+            log.exception("evaluating uid %d failed", answer.uid)
+            failed = dataclasses.replace(answer, failure=f"unverifiable answer: {type(exc).__name__}")
+            return Evaluation(answer=failed, check=ResponseCheck(answered=True), score=ScoreBreakdown())
 
     async def step(self) -> StepReport:
         await asyncio.to_thread(self.sync)
         challenge = self.challenges.next()
-        uids = self.miner_uids()[: self.settings.sample_size]
+        candidates = self.miner_uids()
+        # A fresh random sample each step, so every miner is queried over time, not only the lowest uids.
+        uids = sorted(self._rng.sample(candidates, min(len(candidates), self.settings.sample_size)))
         report = StepReport(step=self.step_count, task_id=challenge.spec.task_id)
         if uids:
             report.evaluations = await self.ask(uids, challenge.spec)
@@ -246,8 +262,15 @@ class Validator:
         self.load_state()
         try:
             while not stop.is_set() and (steps is None or self.step_count < steps):
-                await self.step()
+                pause = self.settings.step_interval_s
+                try:
+                    await self.step()
+                except ConfigError:
+                    raise
+                except Exception:  # chain hiccups and bugs: log, keep the validator alive, try again
+                    log.exception("validation step %d failed", self.step_count)
+                    pause = max(pause, FAILED_STEP_PAUSE_S)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.settings.step_interval_s)
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
         finally:
             await self.transport.aclose()

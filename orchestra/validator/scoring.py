@@ -4,8 +4,8 @@ Weights (DESIGN.md): orchestration 0.60 = receipts 0.20 + schema 0.15 + complete
 0.10 + latency 0.05; Ledger 0.40 = accepted-update accuracy 0.20 + discovery 0.10 + freshness 0.05 +
 coverage 0.05. The Ledger part is reported separately and is 0 until miners maintain the Ledger.
 
-An answer without a schema-valid result scores 0 in every orchestration component: there is nothing
-for a user in it, whatever calls were made.
+An answer without a schema-valid result, or whose proof root does not recompute, scores 0 in every
+orchestration component: there is nothing a user could rely on in it, whatever calls were made.
 """
 
 import math
@@ -32,6 +32,7 @@ WEIGHTS = {
 }
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 MIN_TOKEN_COVERAGE = 0.5
+MIN_QUOTE_CHARS = 4
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,9 @@ def score_answer(
     latency_s: float,
     deadline_s: float,
 ) -> ScoreBreakdown:
-    if response is None or response.result is None or not check.result_valid:
+    if response is None or response.result is None or not check.result_valid or not check.root_ok:
         return ScoreBreakdown()
-    receipts = check.receipts_verified / len(check.verdicts) if check.root_ok and check.verdicts else 0.0
+    receipts = check.receipts_verified / len(check.verdicts) if check.verdicts else 0.0
     verified_evidence = [
         item
         for item, verdict in zip(
@@ -73,7 +74,7 @@ def score_answer(
         receipts=receipts,
         schema=1.0,
         completeness=completeness(schema, response.result),
-        fidelity=fidelity(schema, response.result, verified_evidence) if check.root_ok else 0.0,
+        fidelity=fidelity(schema, response.result, verified_evidence),
         latency=max(0.0, min(1.0, 1.0 - latency_s / deadline_s)) if deadline_s > 0 else 0.0,
     )
 
@@ -101,8 +102,8 @@ class EvidenceText:
 
     def supports_text(self, value: str) -> bool:
         lowered = " ".join(value.lower().split())
-        if not lowered:
-            return False
+        if len(lowered) < MIN_QUOTE_CHARS:  # "a" is in any text: short values must be whole words
+            return lowered in self.tokens
         if lowered in self.text:
             return True
         figures = [_as_number(m) for m in _NUMBER.findall(lowered)]

@@ -7,7 +7,7 @@ query and the producer metagraphs; and validates the result against the compiled
 
 from dataclasses import dataclass, field
 
-from orchestra.errors import FieldError, ResultValidationError
+from orchestra.errors import CanonicalizationError, FieldError, ResultValidationError
 from orchestra.proofs import ProducerHotkeys, ReceiptVerdict, TimeWindow, compute_proof_root, verify_receipt
 from orchestra.schema import CompiledSchema
 from protocol.models import TaskError, TaskResult, TaskSpec
@@ -38,7 +38,10 @@ def check_response(
 ) -> ResponseCheck:
     if response is None:
         return ResponseCheck(answered=False)
-    root_ok = response.proof_root == compute_proof_root(spec, response.receipts, response.result)
+    try:
+        root_ok = response.proof_root == compute_proof_root(spec, response.receipts, response.result)
+    except CanonicalizationError:  # e.g. a NaN smuggled into a free-form field: nothing to hash, no proof
+        root_ok = False
     evidence = response.evidence or [None] * len(response.receipts)
     verdicts = tuple(
         verify_receipt(

@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
+import bittensor as bt
 import pytest
+from aiohttp import web
 
 from orchestra.config import SN13_NETUID, ValidatorSettings
 from orchestra.devnet.network import LocalNetwork
+from orchestra.devnet.servers import ThreadedAiohttpServer
 from orchestra.errors import ConfigError
-from orchestra.ports import free_port
+from orchestra.ports import LOOPBACK, free_port
 from orchestra.validator.neuron import Validator
 
 
@@ -84,3 +87,47 @@ def test_an_unregistered_validator_fails_with_a_clear_error(network: LocalNetwor
     )
     with pytest.raises(ConfigError, match="not registered"):
         stranger.sync()
+
+
+async def test_a_hostile_answer_costs_its_miner_not_the_validator(network: LocalNetwork) -> None:
+    honest = network.add_miner("honest")
+    network.register("hostile", network.netuid, stake_tao=10.0)
+    port = free_port()
+    network.chain.serve_axon(
+        network.netuid,
+        bt.Axon(wallet=network.wallet("hostile"), port=port, external_ip=LOOPBACK, external_port=port),
+    )
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.Response(
+            text='{"result": {"price": NaN}, "proof_root": "00"}', content_type="application/json"
+        )
+
+    app = web.Application()
+    app.router.add_post("/OrchestrationTask", answer)
+    server = ThreadedAiohttpServer(app, port=port).start()
+    try:
+        network.refresh()
+        report = await network.validators[0].step()
+    finally:
+        server.stop()
+    by_hotkey = {e.answer.hotkey: e for e in report.evaluations}
+    hostile = by_hotkey[network.wallet("hostile").hotkey.ss58_address]
+    assert hostile.score.total == 0 and hostile.answer.failure
+    assert by_hotkey[honest.hotkey].score.total > 0
+
+
+async def test_each_step_samples_miners_at_random(network: LocalNetwork) -> None:
+    for name in ("m1", "m2", "m3", "m4"):
+        network.add_miner(name)
+    validator = network.add_validator(
+        "sampler",
+        settings=ValidatorSettings(step_interval_s=0, sample_size=1, producer_netuids=[SN13_NETUID], seed=11),
+    )
+    network.refresh()
+    queried = set()
+    for _ in range(8):
+        report = await validator.step()
+        assert len(report.evaluations) == 1
+        queried.add(report.evaluations[0].answer.uid)
+    assert len(queried) > 1

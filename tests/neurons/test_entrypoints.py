@@ -16,24 +16,29 @@ from orchestra.ports import free_port, wait_for_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+# A route for web_search, so a miner has a blueprint to serve; nothing listens there.
+WITH_DESEARCH = {"ORCHESTRA_DESEARCH_API_KEY": "test-key", "ORCHESTRA_DESEARCH_URL": "http://127.0.0.1:9"}
+
+
+def run(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "neurons" / script), *args],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=60,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
-def start(script: str, *args: str) -> subprocess.Popen[str]:
+def start(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "neurons" / script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
 
 
@@ -91,6 +96,19 @@ def test_a_missing_wallet_is_reported_with_what_to_do(tmp_path: Path) -> None:
     assert "cannot load hotkey" in result.stderr and "btcli wallet" in result.stderr
 
 
+def test_a_miner_whose_routes_serve_no_blueprint_refuses_to_start(wallets: dict[str, bt.Wallet]) -> None:
+    result = run(
+        "miner.py",
+        "--netuid", "3",
+        "--subtensor.network", "mock",
+        "--axon.port", str(free_port()),
+        *wallet_flags(wallets, "miner"),
+        env={"ORCHESTRA_DESEARCH_API_KEY": ""},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "serve no blueprint" in result.stderr and "ORCHESTRA_DESEARCH_API_KEY" in result.stderr
+
+
 def test_an_unknown_network_is_reported(wallets: dict[str, bt.Wallet]) -> None:
     result = run("miner.py", "--netuid", "1", "--subtensor.network", "moon", *wallet_flags(wallets, "miner"))
     assert result.returncode == 2 and "unknown network 'moon'" in result.stderr
@@ -100,14 +118,12 @@ def test_miner_serves_on_mock_network_and_stops_cleanly_on_sigint(wallets: dict[
     port = free_port()
     process = start(
         "miner.py",
-        "--netuid",
-        "3",
-        "--subtensor.network",
-        "mock",
-        "--axon.port",
-        str(port),
+        "--netuid", "3",
+        "--subtensor.network", "mock",
+        "--axon.port", str(port),
         *wallet_flags(wallets, "miner"),
-    )
+        env=WITH_DESEARCH,
+    )  # fmt: skip
     try:
         wait_for_port(port, timeout=60)
         process.send_signal(signal.SIGINT)

@@ -251,3 +251,28 @@ async def test_allowed_netuids_are_honoured(allowed: list[int] | None) -> None:
     blocked = await run(ex, plan(Step(id="web", capability="web_search")), allowed_netuids=[13])
     error = blocked.outcomes["web"].error
     assert error is not None and error.code is ErrorCode.NO_ROUTE
+
+
+async def test_an_adapter_crash_on_one_candidate_falls_back_to_the_next() -> None:
+    class Fragile(EchoAdapter):
+        async def run(self, step: Step, caller: Caller) -> list[Record]:
+            if caller.candidate.route.name == "a":
+                raise RecursionError("a producer payload nested too deeply for the parser")
+            return await super().run(step, caller)
+
+    ex = Executor(
+        Router([route("a", "web_search"), route("b", "web_search")], lambda _: None),
+        {"echo": Fragile()},
+        http=cast(HttpTransport, ScriptedHttp(lambda *_: {"texts": ["from b"]})),
+    )
+    result = await run(ex, plan(Step(id="web", capability="web_search")))
+    assert result.outcomes["web"].ok and [r.text for r in result.records()] == ["from b"]
+
+
+async def test_an_answer_without_a_canonical_form_is_recorded_as_invalid() -> None:
+    ex = executor(lambda *_: {"texts": [float("nan")]}, [route("a", "web_search")])
+    result = await run(ex, plan(Step(id="web", capability="web_search")))
+    [receipt] = result.receipts
+    assert receipt.status is CallStatus.INVALID_RESPONSE and receipt.response_digest is None
+    error = result.outcomes["web"].error
+    assert error is not None and "cannot be recorded" in error.message

@@ -248,7 +248,8 @@ def test_missing_non_required_json_schema_field_is_fine_but_null_is_not() -> Non
         ({"type": "object", "properties": {"a": {"$ref": "http://example.com/x"}}}, "only local references"),
         ({"type": "object", "properties": {"a": {"type": ["string", "integer"]}}}, "type union"),
         ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["b"]}, "not defined"),
-        ({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}, "invalid pattern"),
+        ({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}, "unsupported pattern"),
+        ({"type": "object", "properties": {"a": {"type": "string", "pattern": "(?=x)y"}}}, "look-around"),
         ({"type": "object", "properties": {"a": {"enum": []}}}, "needs a 'type'"),
         ({"type": "object", "properties": {"a": {"type": "integer", "enum": ["x"]}}}, "not of type int"),
         (
@@ -397,3 +398,27 @@ def test_a_wrongly_typed_leaf_is_reported_at_its_path(
     with pytest.raises(ResultValidationError) as caught:
         compiled.validate(broken)
     assert path in {e.path for e in caught.value.errors}
+
+
+def test_nullable_enums_round_trip_through_the_normalised_form() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"tier": {"type": ["string", "null"], "enum": ["free", "pro", None]}},
+    }
+    compiled = compile_schema(schema)
+    assert compiled.validate({"tier": None}) == {"tier": None}
+    assert set(errors_of(schema, {"tier": "gold"})) == {"$.tier"}
+    again = compile_schema(
+        {"$schema": "https://json-schema.org/draft/2020-12/schema", **compiled.json_schema()}
+    )
+    assert again.validate({"tier": "pro"}) == {"tier": "pro"}
+
+
+def test_non_finite_numbers_are_not_valid_json_values() -> None:
+    assert set(errors_of({"x": "float"}, {"x": float("nan")})) == {"$.x"}
+    assert set(errors_of({"x": "float"}, {"x": float("inf")})) == {"$.x"}
+
+
+def test_patterns_cannot_backtrack_for_ever() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"}}}
+    assert set(errors_of(schema, {"a": "a" * 5_000 + "b"})) == {"$.a"}  # linear time, instant

@@ -1,3 +1,4 @@
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -156,3 +157,36 @@ def test_bucket_ids_serialise_like_sn13() -> None:
         time_bucket=TimeBucket(id=5), source=DataSource.X, label=DataLabel(value="#a")
     )
     assert bucket.model_dump(mode="json") == {"time_bucket": {"id": 5}, "source": 2, "label": {"value": "#a"}}
+
+
+def test_invalid_index_entries_are_skipped_not_fatal() -> None:
+    index = CompressedMinerIndex(
+        sources={
+            2: [
+                CompressedEntityBucket(label="#gpu", time_bucket_ids=[0, 7], sizes_bytes=[1, 1]),
+                CompressedEntityBucket(label="#gpu" + "x" * 200, time_bucket_ids=[9], sizes_bytes=[1]),
+            ],
+            99: [CompressedEntityBucket(label="#gpu", time_bucket_ids=[8], sizes_bytes=[1])],
+        }
+    )
+    chosen = select_buckets(index, [DataSource.X], ["gpu"], [], limit=5)
+    assert [b.time_bucket.id for b in chosen] == [7]
+
+
+async def test_the_request_budget_is_kept_per_sn13_miner_across_jobs() -> None:
+    adapter = DataUniverseAdapter(requests_per_hour=2, max_buckets=1)
+    caller = ScriptedCaller(candidate(RouteKind.DENDRITE, "data_universe"), sn13_answers)
+    step = Step(id="social", capability="social_data", inputs={"keywords": ["gpu"]})
+    await adapter.run(step, caller)
+    await adapter.run(step, caller)
+    with pytest.raises(AdapterError, match=r"budget .* is spent"):
+        await adapter.run(step, caller)  # SN13 would blacklist a third bucket request within the hour
+    assert [c[0] for c in caller.calls] == ["GetMinerIndex", "GetDataEntityBucket", "GetDataEntityBucket"]
+
+
+async def test_concurrent_jobs_share_one_index_request() -> None:
+    adapter = DataUniverseAdapter(requests_per_hour=10, max_buckets=1)
+    caller = ScriptedCaller(candidate(RouteKind.DENDRITE, "data_universe"), sn13_answers)
+    step = Step(id="social", capability="social_data", inputs={"keywords": ["gpu"]})
+    await asyncio.gather(adapter.run(step, caller), adapter.run(step, caller), adapter.run(step, caller))
+    assert [c[0] for c in caller.calls].count("GetMinerIndex") == 1

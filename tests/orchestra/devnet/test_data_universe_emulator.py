@@ -89,3 +89,24 @@ async def test_only_permitted_validators_with_stake_are_answered(
     with pytest.raises(ProducerRejected, match="403"):
         await transport.call(chain.metagraph(13).neuron(0).axon, GetMinerIndex(version=4), uid=0, timeout=5)
     await transport.aclose()
+
+
+async def test_the_stand_in_blacklists_callers_over_sn13s_hourly_limit(wallets: dict[str, bt.Wallet]) -> None:
+    chain = ChainClient.connect("mock")
+    chain.subtensor.create_subnet(13)
+    for name, stake, permit in (("producer", 100.0, False), ("miner", 20_000.0, True)):
+        w = wallets[name]
+        chain.subtensor.register(
+            13, w.hotkey.ss58_address, w.coldkeypub.ss58_address, stake_tao=stake, validator_permit=permit
+        )
+    emulator = DataUniverseEmulator(wallets["producer"], chain, 13).start()  # SN13's real limit: 2 an hour
+    transport = DendriteTransport(wallets["miner"])
+    axon = chain.metagraph(13).neuron(0).axon
+    try:
+        for _ in range(2):
+            await transport.call(axon, GetMinerIndex(version=4), uid=0, timeout=5)
+        with pytest.raises(ProducerRejected, match="Rate limit"):
+            await transport.call(axon, GetMinerIndex(version=4), uid=0, timeout=5)
+    finally:
+        await transport.aclose()
+        emulator.stop()

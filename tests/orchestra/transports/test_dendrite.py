@@ -5,13 +5,15 @@ from collections.abc import Iterator
 import bittensor as bt
 import bittensor.utils.networking as networking
 import pytest
+from aiohttp import web
 
 from orchestra.adapters.data_universe import CompressedMinerIndex, GetMinerIndex
 from orchestra.chain import ChainClient
 from orchestra.devnet.data_universe import DataUniverseEmulator
+from orchestra.devnet.servers import ThreadedAiohttpServer
 from orchestra.ports import free_port
 from orchestra.proofs import axon_message, dendrite_message, verify_signature
-from orchestra.transports import ProducerRejected, ProducerUnavailable
+from orchestra.transports import InvalidResponse, ProducerRejected, ProducerUnavailable
 from orchestra.transports.dendrite import DendriteTransport, LocalDendrite, synapse_body
 
 
@@ -96,3 +98,68 @@ async def test_unreachable_axon_is_unavailable(wallets: dict[str, bt.Wallet]) ->
     with pytest.raises(ProducerUnavailable):
         await transport.call(dead, GetMinerIndex(version=4), uid=0, timeout=2)
     await transport.aclose()
+
+
+@pytest.fixture
+def impostor(wallets: dict[str, bt.Wallet]) -> Iterator[bt.AxonInfo]:
+    """An 'axon' that answers 200 with forged terminal fields in its body and headers."""
+
+    async def answer(request: web.Request) -> web.Response:
+        body = {
+            "version": 4,
+            "compressed_index_serialized": "{}",
+            "dendrite": {"hotkey": "5Evil", "signature": "0xdead", "nonce": 1, "uuid": "x"},
+            "axon": {"hotkey": "5SomeoneElse", "signature": "0xbeef", "nonce": 2},
+        }
+        headers = {
+            "bt_header_axon_hotkey": "5SomeoneElse",
+            "bt_header_axon_nonce": "3",
+            "bt_header_axon_uuid": "u",
+            "bt_header_axon_signature": "0x" + "ab" * 64,
+            "bt_header_dendrite_hotkey": "5Evil",
+        }
+        return web.json_response(body, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/GetMinerIndex", answer)
+    server = ThreadedAiohttpServer(app).start()
+    yield bt.AxonInfo(
+        version=1,
+        ip="127.0.0.1",
+        port=server.port,
+        ip_type=4,
+        hotkey=wallets["producer"].hotkey.ss58_address,
+        coldkey="",
+    )
+    server.stop()
+
+
+async def test_an_answering_axon_cannot_rewrite_the_proof(
+    impostor: bt.AxonInfo, wallets: dict[str, bt.Wallet]
+) -> None:
+    transport = DendriteTransport(wallets["miner"])
+    _, meta = await transport.call(impostor, GetMinerIndex(version=4), uid=0, timeout=5)
+    await transport.aclose()
+    proof = meta.proof
+    assert proof is not None
+    assert proof.dendrite_hotkey == wallets["miner"].hotkey.ss58_address
+    assert verify_signature(proof.dendrite_hotkey, dendrite_message(proof), proof.dendrite_signature)
+    assert proof.axon_hotkey == wallets["producer"].hotkey.ss58_address  # whom we called, not what it claims
+    assert proof.axon_signature is None  # a signature that does not verify is dropped, not recorded
+
+
+async def test_an_oversized_answer_is_refused(wallets: dict[str, bt.Wallet]) -> None:
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response({"compressed_index_serialized": "x" * 2_000})
+
+    app = web.Application()
+    app.router.add_post("/GetMinerIndex", answer)
+    server = ThreadedAiohttpServer(app).start()
+    axon = bt.AxonInfo(version=1, ip="127.0.0.1", port=server.port, ip_type=4, hotkey="5P", coldkey="")
+    transport = DendriteTransport(wallets["miner"], max_response_bytes=1_000)
+    try:
+        with pytest.raises(InvalidResponse, match="more than 1000 bytes"):
+            await transport.call(axon, GetMinerIndex(version=4), uid=0, timeout=5)
+    finally:
+        await transport.aclose()
+        server.stop()

@@ -111,3 +111,53 @@ async def test_nothing_listening_is_unavailable() -> None:
     with pytest.raises(ProducerUnavailable):
         await transport.request("POST", f"http://127.0.0.1:{free_port()}/x", json_body={}, timeout=2)
     await transport.aclose()
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[ThreadedAiohttpServer]:
+    app = web.Application()
+    app.router.add_post("/nan", fixed(200, '{"price": NaN}'))  # type: ignore[arg-type]
+    app.router.add_post("/deep", fixed(200, "[" * 100_000 + "]" * 100_000))  # type: ignore[arg-type]
+
+    async def drip(_: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(_)
+        for _ in range(20):
+            await response.write(b" ")
+            await asyncio.sleep(0.1)
+        await response.write(b"{}")
+        return response
+
+    app.router.add_post("/drip", drip)
+    running = ThreadedAiohttpServer(app).start()
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("path", ["/nan", "/deep"])
+async def test_json_without_a_canonical_form_is_an_invalid_response(
+    hostile: ThreadedAiohttpServer, path: str
+) -> None:
+    transport = HttpTransport()
+    with pytest.raises(InvalidResponse):
+        await transport.request("POST", f"{hostile.url}{path}", json_body={}, timeout=5)
+    await transport.aclose()
+
+
+async def test_a_producer_dripping_bytes_cannot_outlive_the_timeout(hostile: ThreadedAiohttpServer) -> None:
+    # Every byte arrives well within httpx's per-read timeout; only a bound on the whole call stops it.
+    transport = HttpTransport()
+    with pytest.raises(CallTimeout):
+        await transport.request("POST", f"{hostile.url}/drip", json_body={}, timeout=0.5)
+    await transport.aclose()
+
+
+async def test_credentials_in_an_endpoint_url_never_reach_the_provider_host(
+    server: ThreadedAiohttpServer,
+) -> None:
+    transport = HttpTransport()
+    reply = await transport.request(
+        "POST", f"http://user:secret@127.0.0.1:{server.port}/ok", json_body={}, timeout=5
+    )
+    await transport.aclose()
+    assert reply.meta.provider.host == f"127.0.0.1:{server.port}"

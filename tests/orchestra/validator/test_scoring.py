@@ -94,12 +94,12 @@ def test_an_error_response_scores_zero_even_with_verified_receipts() -> None:
     assert score_answer(good_check(), SCHEMA, response(result=None), latency_s=0.1, deadline_s=30).total == 0
 
 
-def test_failed_receipts_and_a_wrong_root_cost_the_receipt_share() -> None:
+def test_failed_receipts_cost_the_receipt_share_and_a_wrong_root_costs_everything() -> None:
     half = good_check((ReceiptVerdict(), ReceiptVerdict((ReceiptFault.WRONG_MINER,))))
     two = TaskResult(task_id="t", result=RESULT, receipts=[receipt(), receipt()], evidence=EVIDENCE * 2)
     assert score_answer(half, SCHEMA, two, latency_s=0, deadline_s=30).receipts == 0.5
-    rootless = score_answer(good_check(root_ok=False), SCHEMA, response(), latency_s=0, deadline_s=30)
-    assert rootless.receipts == 0 and rootless.fidelity == 0
+    # A root that does not recompute means nothing in the answer is locked to anything: no score at all.
+    assert score_answer(good_check(root_ok=False), SCHEMA, response(), latency_s=0, deadline_s=30).total == 0
 
 
 def test_latency_is_linear_in_the_deadline() -> None:
@@ -139,3 +139,9 @@ def test_ema_updates_only_the_queried_uids() -> None:
     updated = ema(scores, [0, 2], [1.0, float("nan")], alpha=0.1)
     assert updated.tolist() == pytest.approx([0.55, 0.5, 0.45])
     assert scores.tolist() == [0.5, 0.5, 0.5]
+
+
+def test_short_values_must_be_whole_words_of_the_evidence() -> None:
+    schema = compile_schema({"code": "str", "tier": "str"})
+    evidence = [CallEvidence(request={}, response={"text": "Plan tier: pro. Latency is low."})]
+    assert fidelity(schema, {"code": "a", "tier": "pro"}, evidence) == pytest.approx(1 / 2)

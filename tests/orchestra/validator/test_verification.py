@@ -9,7 +9,7 @@ SCHEMA = compile_schema(SPEC.target_schema)
 WINDOW = TimeWindow(start_ns=1_000, end_ns=2_000, skew_ns=0)
 
 
-def honest() -> TaskResult:
+def consistent() -> TaskResult:
     request, response = {"q": "gpu"}, {"price": "$1.99"}
     receipt = CallReceipt(
         step_id="web",
@@ -40,25 +40,26 @@ def check(answer: TaskResult | None, spec: TaskSpec = SPEC) -> ResponseCheck:
     )
 
 
-def test_an_honest_answer_checks_out() -> None:
-    result = check(honest())
+def test_a_consistent_answer_checks_out() -> None:
+    # Consistent, not proven honest: without producer signatures or re-queries this could be made up.
+    result = check(consistent())
     assert result.answered and result.root_ok and result.result_valid
     assert result.receipts_verified == 1
 
 
 def test_a_result_changed_after_the_fact_breaks_the_root() -> None:
-    tampered = honest().model_copy(update={"result": {"price": 0.99}})
+    tampered = consistent().model_copy(update={"result": {"price": 0.99}})
     assert not check(tampered).root_ok
 
 
 def test_the_root_is_recomputed_from_the_task_the_validator_sent() -> None:
     # The miner answered a different task (or echoes a rewritten one): the root does not match ours.
     other = SPEC.model_copy(update={"objective": "CPU prices"})
-    assert not check(honest(), spec=other).root_ok
+    assert not check(consistent(), spec=other).root_ok
 
 
 def test_swapped_evidence_fails_its_receipt() -> None:
-    answer = honest()
+    answer = consistent()
     swapped = answer.model_copy(
         update={"evidence": [CallEvidence(request={"q": "gpu"}, response={"price": "$0.01"})]}
     )
@@ -67,7 +68,7 @@ def test_swapped_evidence_fails_its_receipt() -> None:
 
 
 def test_an_invalid_result_is_flagged_with_paths() -> None:
-    answer = honest()
+    answer = consistent()
     wrong = answer.model_copy(update={"result": {"price": "cheap"}})
     result = check(wrong)
     assert not result.result_valid
@@ -89,3 +90,9 @@ def test_challenges_vary_and_are_reproducible_with_a_seed() -> None:
     assert len({str(s.target_schema) for s in specs}) > 1
     for spec in specs:
         compile_schema(spec.target_schema)
+
+
+def test_a_non_finite_number_breaks_the_root_instead_of_the_validator() -> None:
+    smuggled = consistent().model_copy(update={"result": {"price": 1.0, "extra": {"x": float("nan")}}})
+    result = check(smuggled)
+    assert result.answered and not result.root_ok
