@@ -120,8 +120,9 @@ def _print_report(console: Console, report: LocalnetReport, seconds: float) -> N
     signed = sum(1 for line in report.receipts if line.producer_signed)
     console.print(
         f"[dim]{signed} of {len(report.receipts)} answers carried the producer axon's own signature: "
-        "a stock bittensor 10.5 Axon signs only the requests it refuses. The others are checked by the "
-        "miner's request signature, the producer's registration on its subnet and the time window.[/dim]"
+        "a stock bittensor 10.5 Axon signs only the requests it refuses, and hosted APIs sign nothing. "
+        "The others are the miner's word, checked for its signature, the task window, the producer's "
+        "registration and the payload digests; re-querying a sample is what will test their content.[/dim]"
     )
 
     miners = Table(title="Miners: EMA scores and weights read back from the chain")
