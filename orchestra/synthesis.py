@@ -18,6 +18,7 @@ supporting evidence is left out (or null), and the result is validated against t
 is returned; a result that does not validate raises `SynthesisError` carrying the JSON paths.
 """
 
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ from orchestra.schema import (
 
 MAX_LIST_ITEMS = 5
 MAX_ITEM_CHARS = 200
+REPAIR_ROUNDS = 4
 
 NAME_TERMS = words(
     "brand brands companies company competitor competitors entity firm name names organisation "
@@ -356,12 +358,18 @@ class RuleSynthesizer:
             raise SynthesisError("the producers returned no usable evidence to build a result from")
         filler = _Filler(evidence)
         result = filler.fill_object(schema.root, "$", evidence.sentences, entity=None)
-        try:
-            normalised = schema.validate(result)
-        except ResultValidationError as exc:
-            raise SynthesisError(
-                f"the evidence does not support every required field: {exc.message}"
-            ) from None
+        for _ in range(REPAIR_ROUNDS):
+            try:
+                normalised = schema.validate(result)
+                break
+            except ResultValidationError as exc:
+                # What breaks a constraint and is not required is dropped, then the rest is checked again.
+                if not _drop_optional(schema.root, result, [e.path for e in exc.errors], filler.provenance):
+                    raise SynthesisError(
+                        f"the evidence does not support every required field: {exc.message}"
+                    ) from None
+        else:
+            raise SynthesisError("the result could not be made to fit the target schema")
         return Synthesis(
             result=normalised,
             provenance={path: sorted(receipts) for path, receipts in filler.provenance.items() if receipts},
@@ -462,7 +470,7 @@ class _Filler:
         if node.enum is not None:
             return self._enum(node, terms, scope)
         if node.kind == "str":
-            return self.text(terms, scope, entity)
+            return _fit_text(node, self.text(terms, scope, entity))
         if node.kind == "bool":
             return self._boolean(terms, scope)
         if node.kind == "int" and terms & COUNT_FIELDS:
@@ -649,6 +657,86 @@ class _Filler:
             return None
         option = counts.most_common(1)[0][0]
         return Supported(option, receipts[option])
+
+
+def _fit_text(node: ScalarNode, supported: Supported | None) -> Supported | None:
+    """Shorten a quote to `maxLength` at a word boundary; refuse one the other constraints reject."""
+    if supported is None:
+        return None
+    text = str(supported.value)
+    if node.max_length is not None and len(text) > node.max_length:
+        cut = text[: node.max_length]
+        text = cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut
+    if node.min_length is not None and len(text) < node.min_length:
+        return None
+    if node.pattern is not None and not re.search(node.pattern, text):
+        return None
+    return Supported(text, supported.receipts)
+
+
+_PATH_PART = re.compile(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def _path_parts(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for name, index, quoted in _PATH_PART.findall(path[1:]):
+        parts.append(name if name else int(index) if index else json.loads(quoted))
+    return parts
+
+
+def _drop_optional(
+    root: ObjectNode, result: dict[str, Any], paths: list[str], provenance: dict[str, Any]
+) -> bool:
+    """Remove the values at `paths` that the schema lets go: optional fields and list items. False when a
+    failing path is required (nothing to drop there)."""
+    dropped = False
+    # Deepest and highest indices first, so removing one list item does not move the next one.
+    ordered = sorted({tuple(_path_parts(p)) for p in paths}, key=_path_key, reverse=True)
+    for parts_tuple in ordered:
+        parts = list(parts_tuple)
+        node: Node = root
+        container: Any = result
+        for part in parts[:-1]:
+            node = _child(node, part)
+            container = container[part]
+        last = parts[-1] if parts else None
+        if isinstance(last, int) and isinstance(container, list) and last < len(container):
+            container.pop(last)
+        elif isinstance(last, str) and isinstance(node, ObjectNode) and isinstance(container, dict):
+            spec = node.field(last)
+            if spec is None or spec.required:
+                return False
+            container.pop(last, None)
+        else:
+            return False
+        dropped = True
+    for key in [k for k in provenance if not _resolves(result, _path_parts(k))]:
+        del provenance[key]
+    return dropped
+
+
+def _path_key(parts: tuple[str | int, ...]) -> tuple[tuple[int, str | int], ...]:
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in parts)
+
+
+def _resolves(value: Any, parts: list[str | int]) -> bool:
+    for part in parts:
+        if isinstance(part, int) and isinstance(value, list) and part < len(value):
+            value = value[part]
+        elif isinstance(part, str) and isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return False
+    return True
+
+
+def _child(node: Node, part: str | int) -> Node:
+    if isinstance(node, ObjectNode) and isinstance(part, str):
+        spec = node.field(part)
+        return spec.node if spec is not None else FreeNode(kind="any")
+    if isinstance(node, ListNode):
+        return node.item
+    return FreeNode(kind="any")
 
 
 def _complete(node: ObjectNode, value: dict[str, Any]) -> bool:

@@ -146,3 +146,30 @@ def test_synthesis_returns_a_valid_result_or_a_typed_error(schema: dict[str, Any
     except SynthesisError:
         return
     assert compiled.is_valid(synthesis.result)
+
+
+def test_text_is_fitted_to_string_constraints_and_failing_optional_fields_are_dropped() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "maxLength": 40},
+            "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 12}, "maxItems": 2},
+        },
+        "required": ["summary"],
+    }
+    result = synthesise(schema).result
+    assert 0 < len(result["summary"]) <= 40
+    assert "code" not in result  # no quote matches the pattern: left out rather than invented
+    assert all(len(tag) <= 12 for tag in result.get("tags", []))
+    assert compile_schema(schema).is_valid(result)
+
+
+def test_a_required_field_that_cannot_meet_its_constraints_still_fails() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"}},
+        "required": ["code"],
+    }
+    with pytest.raises(SynthesisError, match=r"\$\.code"):
+        synthesise(schema)
