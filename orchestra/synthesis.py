@@ -721,12 +721,11 @@ def _path_key(parts: tuple[str | int, ...]) -> tuple[tuple[int, str | int], ...]
 
 def _resolves(value: Any, parts: list[str | int]) -> bool:
     for part in parts:
-        if isinstance(part, int) and isinstance(value, list) and part < len(value):
-            value = value[part]
-        elif isinstance(part, str) and isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
+        in_list = isinstance(part, int) and isinstance(value, list) and part < len(value)
+        in_object = isinstance(part, str) and isinstance(value, dict) and part in value
+        if not (in_list or in_object):
             return False
+        value = value[part]
     return True
 
 
