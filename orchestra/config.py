@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestra.errors import ConfigError
 from orchestra.routing import RouteSpec
-from protocol.models import RouteKind
+from protocol.models import MAX_DEADLINE_MS, MIN_DEADLINE_MS, RouteKind
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -63,7 +63,12 @@ class ValidatorSettings(BaseSettings):
     sample_size: int = Field(default=16, ge=1, description="Miners queried per step.")
     step_interval_s: float = Field(default=60.0, ge=0, description="Seconds between validation steps.")
     weights_interval_steps: int = Field(default=5, ge=1, description="Steps between weight submissions.")
-    deadline_ms: int = Field(default=30_000, ge=1_000, description="Deadline given to miners per task.")
+    deadline_ms: int = Field(
+        default=30_000,
+        ge=MIN_DEADLINE_MS,
+        le=MAX_DEADLINE_MS,
+        description="Deadline given to miners per task.",
+    )
     query_grace_s: float = Field(default=3.0, ge=0, description="Transport allowance over the deadline.")
     vpermit_tao_limit: float = Field(
         default=4096.0, ge=0, description="Permit holders above this stake are not queried."

@@ -64,28 +64,12 @@ class PlanningError(OrchestraError):
     code = ErrorCode.PLANNING_FAILED
 
 
-class NoRouteError(OrchestraError):
-    code = ErrorCode.NO_ROUTE
-
-
 class SynthesisError(OrchestraError):
     code = ErrorCode.SYNTHESIS_FAILED
 
 
 class DeadlineExceededError(OrchestraError):
     code = ErrorCode.DEADLINE_EXCEEDED
-
-
-class OverloadedError(OrchestraError):
-    code = ErrorCode.OVERLOADED
-
-
-class StepFailedError(OrchestraError):
-    """A required step got no usable answer from any candidate producer."""
-
-    def __init__(self, message: str, *, step_id: str, code: ErrorCode) -> None:
-        super().__init__(message, step_id=step_id)
-        self.code = code
 
 
 class CanonicalizationError(OrchestraError):

@@ -2,7 +2,8 @@
 
 Every call an adapter makes goes through a `StepCaller`, which enforces the job deadline, the call
 bound and the budget, and records a `CallReceipt` (and the evidence behind it) whether the call
-succeeds or not. A failed required step fails the job; a failed optional step is reported.
+succeeds or not. A failed required step fails the job; a failed optional step is left out of the
+evidence, and its error is named in the task's summary (its receipts stay in the proof).
 """
 
 import asyncio

@@ -432,10 +432,14 @@ class _Filler:
     ) -> Supported | None:
         limit = min(node.max_items or MAX_LIST_ITEMS, MAX_LIST_ITEMS)
         if isinstance(node.item, ObjectNode):
-            wanted = self.evidence.facts.count or min(limit, len(self.evidence.subjects))
+            # "the top 3" sets the length, within the schema bounds; otherwise every subject up to the limit.
+            wanted = self.evidence.facts.count or limit
+            if node.max_items is not None:
+                wanted = min(wanted, node.max_items)
+            wanted = max(wanted, node.min_items or 0)
             items: list[dict[str, Any]] = []
             for name in self.evidence.subjects:
-                if len(items) >= max(wanted, node.min_items or 0):
+                if len(items) >= wanted:
                     break
                 item_path = child_path(path, len(items))
                 counters = (self.filled, self.total)
@@ -613,10 +617,10 @@ class _Filler:
                 cheapest = min(per_entity.values(), key=lambda a: a.value)
                 dearest = max(per_entity.values(), key=lambda a: a.value)
                 text = (
-                    f"{cheapest.owner} lists the lowest {label} price found, {cheapest.text}, among "
-                    f"{len(per_entity)} competitors ranging from {cheapest.text} to {dearest.text} "
-                    f"({dearest.owner}); matching {cheapest.text} prices at the bottom of the observed "
-                    "market."
+                    f"{cheapest.owner} lists the lowest {label} price found, {cheapest.text}; the "
+                    f"{len(per_entity)} providers priced in the evidence range from {cheapest.text} to "
+                    f"{dearest.text} ({dearest.owner}). Matching {cheapest.text} prices at the bottom of the "
+                    "observed market."
                 )
                 return Supported(text, {a.sentence.receipt for a in per_entity.values()})
         ranked = sorted(scope, key=lambda s: -self.evidence.relevance(s, terms))[:2]

@@ -174,8 +174,13 @@ def _summary(execution: Execution, synthesis: Synthesis) -> str:
     sources = Counter(record.source for record in execution.records())
     source_text = ", ".join(f"{count} {source}" for source, count in sources.most_common())
     netuids = ", ".join(f"SN{n}" for n in sorted({r.netuid for r in calls if r.netuid is not None}))
+    skipped = [
+        f" Optional step {o.step.id!r} ({o.step.capability}) failed: {o.error.code.value}."
+        for o in execution.outcomes.values()
+        if o.error is not None and not o.step.required
+    ]
     return (
         f"Blueprint {execution.plan.blueprint}: {len(execution.plan.steps)} steps, {len(calls)} calls "
         f"({ok} ok) to {netuids or 'no subnet'}; {sum(sources.values())} records ({source_text}); "
-        f"{synthesis.filled} of {synthesis.total} schema fields filled from the evidence."
+        f"{synthesis.filled} of {synthesis.total} schema fields filled from the evidence." + "".join(skipped)
     )

@@ -123,7 +123,8 @@ class Validator:
         ]
 
     def producer_hotkeys(self, netuid: int) -> set[str]:
-        graph = self.graphs.get(netuid) if netuid in self.graphs.netuids else None
+        """Hotkeys a receipt may name on `netuid`: only the configured producer subnets count."""
+        graph = self.graphs.get(netuid) if netuid in self.settings.producer_netuids else None
         return set(graph.hotkeys) if graph is not None else set()
 
     def save_state(self) -> None:

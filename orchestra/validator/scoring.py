@@ -130,7 +130,7 @@ def fidelity(schema: CompiledSchema, result: dict[str, Any], evidence: list[Call
             checked += 1
             ok = corpus.supports_number(item) if isinstance(item, float) else corpus.supports_text(item)
             supported += ok
-    return supported / checked if checked else 0.0
+    return supported / checked if checked else 1.0  # nothing quotable, nothing unsupported
 
 
 def _checkable(node: Any, value: Any) -> list[str | float]:

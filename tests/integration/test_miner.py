@@ -162,3 +162,18 @@ async def test_with_no_queue_a_free_slot_is_still_taken(network: LocalNetwork) -
     network.refresh()
     result = await send(network, miner.hotkey)
     assert result.error is None or result.error.code is not ErrorCode.OVERLOADED
+
+
+async def test_without_social_data_the_job_still_answers_and_says_what_was_skipped(
+    network: LocalNetwork,
+) -> None:
+    web_only = [r for r in network.routes() if r.capabilities != ("social_data",)]
+    miner = network.add_miner("web-only", routes=web_only)
+    network.refresh()
+    evaluation = (await ask_all(network))[miner.hotkey]
+    response = evaluation.answer.response
+    assert response is not None and response.error is None and evaluation.check.result_valid
+    assert (
+        response.summary is not None
+        and "Optional step 'social' (social_data) failed: no_route" in response.summary
+    )

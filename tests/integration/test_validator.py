@@ -131,3 +131,11 @@ async def test_each_step_samples_miners_at_random(network: LocalNetwork) -> None
         assert len(report.evaluations) == 1
         queried.add(report.evaluations[0].answer.uid)
     assert len(queried) > 1
+
+
+def test_receipts_may_name_only_the_configured_producer_subnets(network: LocalNetwork) -> None:
+    network.add_miner("honest")
+    network.refresh()
+    validator = network.validators[0]
+    assert validator.producer_hotkeys(SN13_NETUID)  # the SN13 stand-ins
+    assert validator.producer_hotkeys(network.netuid) == set()  # Orchestra's own neurons are no producers

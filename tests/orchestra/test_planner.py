@@ -75,13 +75,14 @@ def test_a_requested_blueprint_is_used_and_an_unknown_one_is_a_typed_error() -> 
 def test_a_required_capability_without_a_route_fails_planning() -> None:
     planner = BlueprintPlanner(load_blueprints())
     with pytest.raises(PlanningError, match="no configured route provides") as caught:
-        planner.plan(spec("competitor pricing"), SCHEMA, capabilities={"web_search"})
-    assert caught.value.step_id == "social"
+        planner.plan(spec("competitor pricing"), SCHEMA, capabilities={"social_data"})
+    assert caught.value.step_id == "web"
 
 
-def test_an_optional_step_may_lack_a_route() -> None:
+@pytest.mark.parametrize("objective", ["a brief on tomatoes", "competitor pricing for GPU clouds"])
+def test_social_data_is_optional_so_miners_without_sn13_access_can_serve(objective: str) -> None:
     planner = BlueprintPlanner(load_blueprints())
-    plan = planner.plan(spec("a brief on tomatoes"), SCHEMA, capabilities={"web_search"})
+    plan = planner.plan(spec(objective), SCHEMA, capabilities={"web_search"})
     assert [s.id for s in plan.steps if not s.required] == ["social"]
 
 

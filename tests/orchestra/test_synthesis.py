@@ -173,3 +173,18 @@ def test_a_required_field_that_cannot_meet_its_constraints_still_fails() -> None
     }
     with pytest.raises(SynthesisError, match=r"\$\.code"):
         synthesise(schema)
+
+
+def test_the_schemas_max_items_bounds_the_objectives_count() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "competitors": {
+                "type": "array",
+                "maxItems": 2,
+                "items": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            }
+        },
+        "required": ["competitors"],
+    }
+    assert len(synthesise(schema).result["competitors"]) == 2  # the objective asks for the top 3
