@@ -31,6 +31,18 @@ class Record:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+def numbers(source: Any, names: tuple[str, ...]) -> dict[str, float]:
+    """The named fields of a mapping or object that hold numbers (engagement counts and the like)."""
+    values = {
+        name: source.get(name) if isinstance(source, dict) else getattr(source, name, None) for name in names
+    }
+    return {
+        name: float(value)
+        for name, value in values.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
 class Caller(Protocol):
     """Makes calls to the candidate the executor chose, recording a receipt for each."""
 

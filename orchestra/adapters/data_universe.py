@@ -23,7 +23,7 @@ from typing import Any
 import bittensor as bt
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
-from orchestra.adapters.base import Adapter, AdapterError, Caller, Record
+from orchestra.adapters.base import Adapter, AdapterError, Caller, Record, numbers
 from orchestra.planner.analysis import tokens
 from protocol.models import RouteKind, Step
 
@@ -286,57 +286,45 @@ def _records(payload: Any, receipt_index: int) -> list[Record]:
             continue  # one unreadable entity does not spoil the bucket
         if not isinstance(content, dict):
             continue
-        record = (
-            _x_record(content, entity, receipt_index)
-            if entity.source == DataSource.X
-            else _reddit_record(content, entity, receipt_index)
-        )
+        if entity.source == DataSource.X:
+            record = _post_record(
+                content, entity, receipt_index, source="x", text_key="text", metrics=_X_METRICS
+            )
+        else:
+            record = _post_record(
+                content, entity, receipt_index, source="reddit", text_key="body", metrics=_REDDIT_METRICS
+            )
         if record is not None:
             records.append(record)
     return records
 
 
-def _x_record(content: dict[str, Any], entity: DataEntity, receipt_index: int) -> Record | None:
-    text = content.get("text")
+_X_METRICS = ("like_count", "retweet_count", "reply_count", "quote_count", "view_count")
+_REDDIT_METRICS = ("score", "num_comments")
+
+
+def _post_record(
+    content: dict[str, Any],
+    entity: DataEntity,
+    receipt_index: int,
+    *,
+    source: str,
+    text_key: str,
+    metrics: tuple[str, ...],
+) -> Record | None:
+    text, title, author = content.get(text_key), content.get("title"), content.get("username")
     if not isinstance(text, str) or not text:
         return None
-    metrics = {
-        key: float(content[key])
-        for key in ("like_count", "retweet_count", "reply_count", "quote_count", "view_count")
-        if isinstance(content.get(key), (int, float))
-    }
     return Record(
         kind="post",
         text=text,
-        source="x",
-        receipt_index=receipt_index,
-        url=entity.uri,
-        author=content.get("username") if isinstance(content.get("username"), str) else None,
-        published=entity.datetime.isoformat(),
-        metrics=metrics,
-    )
-
-
-def _reddit_record(content: dict[str, Any], entity: DataEntity, receipt_index: int) -> Record | None:
-    body = content.get("body")
-    title = content.get("title")
-    if not isinstance(body, str):
-        return None
-    metrics = {
-        key: float(content[key])
-        for key in ("score", "num_comments")
-        if isinstance(content.get(key), (int, float))
-    }
-    return Record(
-        kind="post",
-        text=body,
-        source="reddit",
+        source=source,
         receipt_index=receipt_index,
         title=title if isinstance(title, str) else None,
         url=entity.uri,
-        author=content.get("username") if isinstance(content.get("username"), str) else None,
+        author=author if isinstance(author, str) else None,
         published=entity.datetime.isoformat(),
-        metrics=metrics,
+        metrics=numbers(content, metrics),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestra.adapters.base import Adapter, AdapterError, Caller, Record
+from orchestra.adapters.base import Adapter, AdapterError, Caller, Record, numbers
 from protocol.models import RouteKind, Step
 
 SEARCH_PATH = "/desearch/ai/search"
@@ -161,11 +161,7 @@ def parse_response(payload: Any, receipt_index: int) -> list[Record]:
                 )
             )
     for tweet in response.tweets or []:
-        metrics = {
-            name: float(value)
-            for name in ("like_count", "retweet_count", "reply_count", "quote_count", "view_count")
-            if (value := getattr(tweet, name)) is not None
-        }
+        metrics = numbers(tweet, ("like_count", "retweet_count", "reply_count", "quote_count", "view_count"))
         records.append(
             Record(
                 kind="post",

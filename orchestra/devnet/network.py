@@ -20,7 +20,7 @@ from pathlib import Path
 import bittensor as bt
 
 from orchestra.chain import ChainClient
-from orchestra.config import SN13_NETUID, SN22_NETUID, MinerSettings, ValidatorSettings
+from orchestra.config import SN13_NETUID, MinerSettings, ValidatorSettings, default_routes
 from orchestra.devnet.chain import DevnetSubtensor
 from orchestra.devnet.data_universe import DataUniverseEmulator
 from orchestra.devnet.desearch import DesearchEmulator
@@ -29,7 +29,6 @@ from orchestra.miner.neuron import Miner
 from orchestra.ports import LOOPBACK, free_port
 from orchestra.routing import RouteSpec
 from orchestra.validator.neuron import Validator
-from protocol.models import RouteKind
 
 VALIDATOR_STAKE_TAO = 10_000.0
 MINER_STAKE_TAO = 10.0
@@ -92,31 +91,13 @@ class LocalNetwork:
         self.desearch = DesearchEmulator(api_key=self.desearch_key).start()
 
     def routes(self, *, desearch_url: str | None = None) -> list[RouteSpec]:
-        """Routes to this network's producers (or, for tests, to another Desearch-shaped endpoint)."""
+        """A production miner's default routes, pointed at this network's stand-ins (or, for tests, at
+        another Desearch-shaped endpoint)."""
         if desearch_url is None:
             if self.desearch is None:
                 raise RuntimeError("start_producers() first")
             desearch_url = self.desearch.url
-        return [
-            RouteSpec(
-                name="sn22-desearch-devnet",
-                netuid=SN22_NETUID,
-                kind=RouteKind.HTTP,
-                adapter="desearch",
-                capabilities=("web_search", "social_search"),
-                endpoint=desearch_url,
-                api_key=self.desearch_key,
-                timeout_s=10.0,
-            ),
-            RouteSpec(
-                name="sn13-data-universe-devnet",
-                netuid=SN13_NETUID,
-                kind=RouteKind.DENDRITE,
-                adapter="data_universe",
-                capabilities=("social_data",),
-                timeout_s=10.0,
-            ),
-        ]
+        return default_routes(MinerSettings(desearch_url=desearch_url, desearch_api_key=self.desearch_key))
 
     # ----------------------------------------------------------------- neurons
 

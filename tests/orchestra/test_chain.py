@@ -6,21 +6,14 @@ import pytest
 from orchestra.chain import ChainClient, MetagraphCache
 from orchestra.errors import ConfigError
 from orchestra.ports import LOOPBACK, free_port
+from tests.conftest import devnet_chain
 
 
 @pytest.fixture
 def chain(wallets: dict[str, bt.Wallet]) -> ChainClient:
-    client = ChainClient.connect("mock")
-    client.subtensor.create_subnet(7)
-    for name, stake, permit in (
-        ("validator", 5_000.0, True),
-        ("miner", 10.0, False),
-        ("miner2", 20.0, False),
-    ):
-        w = wallets[name]
-        client.subtensor.register(
-            7, w.hotkey.ss58_address, w.coldkeypub.ss58_address, stake_tao=stake, validator_permit=permit
-        )
+    client = devnet_chain(
+        wallets, 7, [("validator", 5_000.0, True), ("miner", 10.0, False), ("miner2", 20.0, False)]
+    )
     return client
 
 

@@ -20,22 +20,21 @@ from orchestra.devnet.corpus import load_corpus
 from orchestra.devnet.data_universe import DataUniverseEmulator, corpus_entities
 from orchestra.transports import ProducerRejected
 from orchestra.transports.dendrite import DendriteTransport
+from tests.conftest import devnet_chain
 
 
 @pytest.fixture(scope="module")
 def network(wallets: dict[str, bt.Wallet]) -> Iterator[tuple[ChainClient, DataUniverseEmulator]]:
-    chain = ChainClient.connect("mock")
-    chain.subtensor.create_subnet(13)
-    for name, stake, permit in (
-        ("producer", 100.0, False),
-        ("miner", 20_000.0, True),  # a validator on SN13 with enough stake
-        ("miner2", 500.0, True),  # a validator with too little stake
-        ("validator", 20_000.0, False),  # stake but no permit
-    ):
-        w = wallets[name]
-        chain.subtensor.register(
-            13, w.hotkey.ss58_address, w.coldkeypub.ss58_address, stake_tao=stake, validator_permit=permit
-        )
+    chain = devnet_chain(
+        wallets,
+        13,
+        [
+            ("producer", 100.0, False),
+            ("miner", 20_000.0, True),  # a validator on SN13 with enough stake
+            ("miner2", 500.0, True),  # a validator with too little stake
+            ("validator", 20_000.0, False),  # stake but no permit
+        ],
+    )
     emulator = DataUniverseEmulator(wallets["producer"], chain, 13).start()
     yield chain, emulator
     emulator.stop()
@@ -92,13 +91,7 @@ async def test_only_permitted_validators_with_stake_are_answered(
 
 
 async def test_the_stand_in_blacklists_callers_over_sn13s_hourly_limit(wallets: dict[str, bt.Wallet]) -> None:
-    chain = ChainClient.connect("mock")
-    chain.subtensor.create_subnet(13)
-    for name, stake, permit in (("producer", 100.0, False), ("miner", 20_000.0, True)):
-        w = wallets[name]
-        chain.subtensor.register(
-            13, w.hotkey.ss58_address, w.coldkeypub.ss58_address, stake_tao=stake, validator_permit=permit
-        )
+    chain = devnet_chain(wallets, 13, [("producer", 100.0, False), ("miner", 20_000.0, True)])
     emulator = DataUniverseEmulator(wallets["producer"], chain, 13).start()  # SN13's real limit: 2 an hour
     transport = DendriteTransport(wallets["miner"])
     axon = chain.metagraph(13).neuron(0).axon

@@ -15,21 +15,14 @@ from orchestra.ports import free_port
 from orchestra.proofs import axon_message, dendrite_message, verify_signature
 from orchestra.transports import InvalidResponse, ProducerRejected, ProducerUnavailable
 from orchestra.transports.dendrite import DendriteTransport, LocalDendrite, synapse_body
+from tests.conftest import devnet_chain
 
 
 @pytest.fixture(scope="module")
 def sn13(wallets: dict[str, bt.Wallet]) -> Iterator[tuple[ChainClient, DataUniverseEmulator]]:
-    chain = ChainClient.connect("mock")
-    chain.subtensor.create_subnet(13)
-    for name, stake, permit in (
-        ("producer", 100.0, False),
-        ("miner", 20_000.0, True),
-        ("miner2", 20_000.0, False),
-    ):
-        w = wallets[name]
-        chain.subtensor.register(
-            13, w.hotkey.ss58_address, w.coldkeypub.ss58_address, stake_tao=stake, validator_permit=permit
-        )
+    chain = devnet_chain(
+        wallets, 13, [("producer", 100.0, False), ("miner", 20_000.0, True), ("miner2", 20_000.0, False)]
+    )
     emulator = DataUniverseEmulator(wallets["producer"], chain, 13).start()
     yield chain, emulator
     emulator.stop()
