@@ -14,7 +14,6 @@ from typing import Any, Literal, TypeVar
 
 import aiohttp
 import bittensor as bt
-from pydantic import ValidationError
 
 from orchestra.proofs import axon_message, verify_signature
 from orchestra.transports.base import (
@@ -94,8 +93,8 @@ class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 answered = bt.Synapse.from_headers(response.headers).axon
-                raw = await response.content.read(max_bytes + 1)
-                if len(raw) > max_bytes:
+                raw = await _read_bounded(response.content, max_bytes)
+                if raw is None:
                     return Exchange(
                         synapse, sent, answered, response.status, "invalid", f"more than {max_bytes} bytes"
                     )
@@ -107,8 +106,20 @@ class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
             return Exchange(synapse, sent, None, None, "timeout", f"no answer within {timeout:.1f}s")
         except aiohttp.ClientError as exc:
             return Exchange(synapse, sent, None, None, "unavailable", str(exc) or type(exc).__name__)
-        except (ValueError, ValidationError) as exc:
+        except ValueError as exc:  # pydantic's ValidationError included
             return Exchange(synapse, sent, None, None, "invalid", str(exc)[:300])
+
+
+async def _read_bounded(stream: aiohttp.StreamReader, max_bytes: int) -> bytes | None:
+    """The whole body, or None once it passes `max_bytes` (`read(n)` alone may stop at a chunk)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _message(raw: bytes) -> str:

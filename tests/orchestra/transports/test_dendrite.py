@@ -156,3 +156,22 @@ async def test_an_oversized_answer_is_refused(wallets: dict[str, bt.Wallet]) -> 
     finally:
         await transport.aclose()
         server.stop()
+
+
+async def test_a_large_answer_arriving_in_many_chunks_is_read_whole(wallets: dict[str, bt.Wallet]) -> None:
+    big = "x" * 600_000  # far beyond one socket read
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response({"version": 4, "compressed_index_serialized": big})
+
+    app = web.Application()
+    app.router.add_post("/GetMinerIndex", answer)
+    server = ThreadedAiohttpServer(app).start()
+    axon = bt.AxonInfo(version=1, ip="127.0.0.1", port=server.port, ip_type=4, hotkey="5P", coldkey="")
+    transport = DendriteTransport(wallets["miner"])
+    try:
+        answered, _ = await transport.call(axon, GetMinerIndex(version=4), uid=0, timeout=5)
+    finally:
+        await transport.aclose()
+        server.stop()
+    assert answered.compressed_index_serialized == big
