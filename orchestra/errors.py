@@ -39,10 +39,11 @@ class SchemaError(OrchestraError):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One validation failure at a JSON path such as `$.competitors[0].pricing`."""
+    """One validation failure at a JSON path such as `$.competitors[0].pricing` (`loc` holds its parts)."""
 
     path: str
     message: str
+    loc: tuple[str | int, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"

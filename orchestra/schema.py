@@ -165,7 +165,7 @@ class CompiledSchema:
             instance = self.model.model_validate(data)
         except ValidationError as exc:
             raise ResultValidationError(
-                [FieldError(json_path(err["loc"]), err["msg"]) for err in exc.errors()]
+                [FieldError(json_path(err["loc"]), err["msg"], tuple(err["loc"])) for err in exc.errors()]
             ) from None
         dumped: dict[str, Any] = instance.model_dump(mode="json", by_alias=True, exclude_unset=True)
         return dumped

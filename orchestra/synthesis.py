@@ -18,7 +18,6 @@ supporting evidence is left out (or null), and the result is validated against t
 is returned; a result that does not validate raises `SynthesisError` carrying the JSON paths.
 """
 
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ from orchestra.schema import (
     ObjectNode,
     ScalarNode,
     child_path,
+    json_path,
 )
 
 MAX_LIST_ITEMS = 5
@@ -364,7 +364,7 @@ class RuleSynthesizer:
                 break
             except ResultValidationError as exc:
                 # What breaks a constraint and is not required is dropped, then the rest is checked again.
-                if not _drop_optional(schema.root, result, [e.path for e in exc.errors], filler.provenance):
+                if not _drop_optional(schema.root, result, [e.loc for e in exc.errors], filler.provenance):
                     raise SynthesisError(
                         f"the evidence does not support every required field: {exc.message}"
                     ) from None
@@ -678,59 +678,55 @@ def _fit_text(node: ScalarNode, supported: Supported | None) -> Supported | None
     return Supported(text, supported.receipts)
 
 
-_PATH_PART = re.compile(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
-
-
-def _path_parts(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for name, index, quoted in _PATH_PART.findall(path[1:]):
-        parts.append(name if name else int(index) if index else json.loads(quoted))
-    return parts
-
-
 def _drop_optional(
-    root: ObjectNode, result: dict[str, Any], paths: list[str], provenance: dict[str, Any]
+    root: ObjectNode, result: dict[str, Any], locs: list[tuple[str | int, ...]], provenance: dict[str, Any]
 ) -> bool:
-    """Remove the values at `paths` that the schema lets go: optional fields and list items. False when a
-    failing path is required (nothing to drop there)."""
+    """Remove the values at `locs` that the schema lets go: optional fields and list items, keeping the
+    provenance in step. False when a failing location is required (nothing to drop there)."""
     dropped = False
     # Deepest and highest indices first, so removing one list item does not move the next one.
-    ordered = sorted({tuple(_path_parts(p)) for p in paths}, key=_path_key, reverse=True)
-    for parts_tuple in ordered:
-        parts = list(parts_tuple)
+    for loc in sorted(set(locs), key=_loc_key, reverse=True):
+        if not loc:
+            return False
         node: Node = root
         container: Any = result
-        for part in parts[:-1]:
+        for part in loc[:-1]:
             node = _child(node, part)
             container = container[part]
-        last = parts[-1] if parts else None
+        last = loc[-1]
         if isinstance(last, int) and isinstance(container, list) and last < len(container):
             container.pop(last)
+            _renumber(provenance, json_path(loc[:-1]), last)
         elif isinstance(last, str) and isinstance(node, ObjectNode) and isinstance(container, dict):
             spec = node.field(last)
             if spec is None or spec.required:
                 return False
             container.pop(last, None)
+            _forget(provenance, json_path(loc))
         else:
             return False
         dropped = True
-    for key in [k for k in provenance if not _resolves(result, _path_parts(k))]:
-        del provenance[key]
     return dropped
 
 
-def _path_key(parts: tuple[str | int, ...]) -> tuple[tuple[int, str | int], ...]:
-    return tuple((0, p) if isinstance(p, int) else (1, p) for p in parts)
+def _loc_key(loc: tuple[str | int, ...]) -> tuple[tuple[int, str | int], ...]:
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in loc)
 
 
-def _resolves(value: Any, parts: list[str | int]) -> bool:
-    for part in parts:
-        in_list = isinstance(part, int) and isinstance(value, list) and part < len(value)
-        in_object = isinstance(part, str) and isinstance(value, dict) and part in value
-        if not (in_list or in_object):
-            return False
-        value = value[part]
-    return True
+def _forget(provenance: dict[str, Any], path: str) -> None:
+    for key in [k for k in provenance if k == path or k.startswith((path + ".", path + "["))]:
+        del provenance[key]
+
+
+def _renumber(provenance: dict[str, Any], list_path: str, removed: int) -> None:
+    """Item `removed` left the list at `list_path`: forget its provenance, move later items down one."""
+    _forget(provenance, child_path(list_path, removed))
+    moved = {}
+    for key in list(provenance):
+        head, _, rest = key[len(list_path) + 1 :].partition("]")
+        if key.startswith(list_path + "[") and head.isdigit() and int(head) > removed:
+            moved[f"{child_path(list_path, int(head) - 1)}{rest}"] = provenance.pop(key)
+    provenance.update(moved)
 
 
 def _child(node: Node, part: str | int) -> Node:

@@ -8,7 +8,7 @@ from orchestra.devnet.corpus import load_corpus, rank
 from orchestra.errors import SynthesisError
 from orchestra.planner import analyse
 from orchestra.schema import compile_schema, iter_leaf_paths
-from orchestra.synthesis import RuleSynthesizer
+from orchestra.synthesis import RuleSynthesizer, _drop_optional
 from tests.orchestra.test_schema import compact_objects
 
 OBJECTIVE = (
@@ -188,3 +188,18 @@ def test_the_schemas_max_items_bounds_the_objectives_count() -> None:
         "required": ["competitors"],
     }
     assert len(synthesise(schema).result["competitors"]) == 2  # the objective asks for the top 3
+
+
+def test_dropping_a_list_item_keeps_the_provenance_of_the_others_in_step() -> None:
+    schema = compile_schema({"items": [{"name": "str", "note": "str?"}]})
+    result = {"items": [{"name": "a"}, {"name": "b", "note": "x"}, {"name": "c"}]}
+    provenance = {
+        "$.items[0].name": [0],
+        "$.items[1].name": [1],
+        "$.items[1].note": [4],
+        "$.items[2].name": [2],
+    }
+    assert _drop_optional(schema.root, result, [("items", 1)], provenance)
+    assert result == {"items": [{"name": "a"}, {"name": "c"}]}
+    assert provenance == {"$.items[0].name": [0], "$.items[1].name": [2]}
+    assert not _drop_optional(schema.root, result, [("items", 0, "name")], provenance)  # required
