@@ -148,9 +148,7 @@ class DataUniverseAdapter(Adapter):
         wanted = select_buckets(index, sources, keywords, labels, self.max_buckets)
         bucket_ids = [b for b in wanted if self.budget.take(hotkey, "GetDataEntityBucket")]
         if wanted and not bucket_ids:
-            raise AdapterError(
-                f"the SN13 request budget for {hotkey} is spent ({self.budget.per_hour} per hour)"
-            )
+            raise self.budget.spent(hotkey)
         if not bucket_ids:
             return []
         replies = await asyncio.gather(
@@ -181,9 +179,7 @@ class DataUniverseAdapter(Adapter):
             if cached is not None and time.monotonic() - cached[0] < self.index_ttl_s:
                 return cached[1]
             if not self.budget.take(hotkey, "GetMinerIndex"):
-                raise AdapterError(
-                    f"the SN13 request budget for {hotkey} is spent ({self.budget.per_hour} per hour)"
-                )
+                raise self.budget.spent(hotkey)
             index = await self._fetch_index(caller)
             self._indexes[hotkey] = (time.monotonic(), index)
             return index
@@ -226,6 +222,9 @@ class RequestBudget:
             return False
         sent.append(now)
         return True
+
+    def spent(self, provider: str) -> AdapterError:
+        return AdapterError(f"the SN13 request budget for {provider} is spent ({self.per_hour} per hour)")
 
 
 def select_buckets(
@@ -286,28 +285,24 @@ def _records(payload: Any, receipt_index: int) -> list[Record]:
             continue  # one unreadable entity does not spoil the bucket
         if not isinstance(content, dict):
             continue
-        if entity.source == DataSource.X:
-            record = _post_record(
-                content, entity, receipt_index, source="x", text_key="text", metrics=_X_METRICS
-            )
-        else:
-            record = _post_record(
-                content, entity, receipt_index, source="reddit", text_key="body", metrics=_REDDIT_METRICS
-            )
+        shape = _POST_SHAPES.get(DataSource(entity.source))
+        record = _post_record(content, entity, receipt_index, *shape) if shape else None
         if record is not None:
             records.append(record)
     return records
 
 
-_X_METRICS = ("like_count", "retweet_count", "reply_count", "quote_count", "view_count")
-_REDDIT_METRICS = ("score", "num_comments")
+# Per source: its name in records, the content key holding the text, the engagement counts kept.
+_POST_SHAPES: dict[DataSource, tuple[str, str, tuple[str, ...]]] = {
+    DataSource.X: ("x", "text", ("like_count", "retweet_count", "reply_count", "quote_count", "view_count")),
+    DataSource.REDDIT: ("reddit", "body", ("score", "num_comments")),
+}
 
 
 def _post_record(
     content: dict[str, Any],
     entity: DataEntity,
     receipt_index: int,
-    *,
     source: str,
     text_key: str,
     metrics: tuple[str, ...],
