@@ -6,13 +6,21 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from orchestra.devnet.localnet import DEFAULT_NETUID, DEMO_OBJECTIVE, LocalnetReport, run_localnet
+from ledger.cli import add_ledger_parser, run_ledger
+from orchestra.devnet.localnet import (
+    DEFAULT_NETUID,
+    DEMO_OBJECTIVE,
+    SCENARIOS,
+    LocalnetReport,
+    run_localnet,
+)
 from protocol.version import PROTOCOL_VERSION
 
 
@@ -35,10 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     localnet.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     localnet.add_argument("--seed", type=int, default=None, help="seed the validator's challenges")
     localnet.add_argument("--verbose", action="store_true", help="log what every component does (stderr)")
+    localnet.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="honest",
+        help="honest: the demo job and steps; schema-drift: then follow a producer's schema change "
+        "through the Ledger",
+    )
 
     commands.add_parser("version", help="print the package and protocol versions")
+    add_ledger_parser(commands)
 
     args = parser.parse_args(argv)
+    if args.command == "ledger":
+        return run_ledger(args)
     if args.command == "version":
         from importlib.metadata import version
 
@@ -55,11 +73,19 @@ def _localnet(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     try:
         if args.json:
-            report = asyncio.run(run_localnet(steps=args.steps, netuid=args.netuid, seed=args.seed))
+            report = asyncio.run(
+                run_localnet(steps=args.steps, netuid=args.netuid, seed=args.seed, scenario=args.scenario)
+            )
         else:
             with console.status("starting the local network") as status:
                 report = asyncio.run(
-                    run_localnet(steps=args.steps, netuid=args.netuid, seed=args.seed, progress=status.update)
+                    run_localnet(
+                        steps=args.steps,
+                        netuid=args.netuid,
+                        seed=args.seed,
+                        scenario=args.scenario,
+                        progress=status.update,
+                    )
                 )
     except Exception as exc:  # the command's contract: a readable failure and a non-zero exit
         if args.verbose:
@@ -131,9 +157,36 @@ def _print_report(console: Console, report: LocalnetReport, seconds: float) -> N
     for miner in report.miners:
         miners.add_row(str(miner.uid), miner.hotkey, f"{miner.score:.4f}", f"{miner.weight:.4f}")
     console.print(miners)
+    if report.ledger is not None:
+        _print_ledger(console, report.ledger)
     state = "[green]set[/green]" if report.weights_set else "[red]not set[/red]"
     outcome = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
     console.print(f"Weights {state} on chain · localnet {outcome} in {seconds:.1f}s")
+
+
+def _print_ledger(console: Console, ledger: dict[str, Any]) -> None:
+    hook = ledger["webhook"]
+    console.print(
+        Panel(
+            "\n".join(
+                [
+                    f"detected by miner uids {ledger['detected_by'] or 'none'}",
+                    f"accepted proposals {len(ledger['accepted'])}, rejected {len(ledger['rejected'])}",
+                    f"SN{ledger['netuid']} is now version {ledger['version']} "
+                    f"([bold]{ledger['compatibility']}[/bold], {ledger['verification']})",
+                    *(f"  {path}" for path in ledger["changes"]),
+                    f"evidence {ledger['evidence_digest']}",
+                    f"webhook events {hook['events']} "
+                    f"(signatures {'valid' if hook['signatures_valid'] else 'INVALID'})",
+                    *(
+                        f"uid {uid}: Ledger score {s['before']:.4f} -> {s['after']:.4f}"
+                        for uid, s in ledger["ledger_scores"].items()
+                    ),
+                ]
+            ),
+            title="Ledger: the Desearch stand-in changed its response schema",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -17,6 +18,7 @@ from bittensor.core.config import DefaultMunch
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.entry import Route
 from orchestra.errors import ConfigError
 from orchestra.routing import RouteSpec
 from protocol.models import MAX_DEADLINE_MS, MIN_DEADLINE_MS, RouteKind
@@ -44,6 +46,10 @@ class MinerSettings(BaseSettings):
     sn13_requests_per_hour: int = Field(
         default=2, ge=1, description="Requests per SN13 miner, per kind, per hour (SN13 blacklists beyond 2)."
     )
+    ledger_url: str | None = Field(
+        default=None, description="Ledger database URL (default: SQLite in the user data dir)."
+    )
+    probe_interval_s: float = Field(default=300.0, ge=1, description="Seconds between Ledger probe rounds.")
     blacklist_force_validator_permit: bool = Field(default=True, description="Only answer validators.")
     blacklist_allow_non_registered: bool = Field(default=False, description="Answer unregistered hotkeys.")
     blacklist_min_stake: float = Field(default=0.0, ge=0, description="Minimum caller stake in TAO.")
@@ -51,7 +57,7 @@ class MinerSettings(BaseSettings):
     @field_validator("desearch_api_key")
     @classmethod
     def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
-        return value if value is not None and value.get_secret_value().strip() else None
+        return _no_empty_secret(value)
 
 
 class ValidatorSettings(BaseSettings):
@@ -78,6 +84,30 @@ class ValidatorSettings(BaseSettings):
     )
     state_path: Path | None = Field(default=None, description="Where scores are saved between restarts.")
     seed: int | None = Field(default=None, description="Seed for challenge generation (tests, replays).")
+    ledger_url: str | None = Field(
+        default=None, description="Ledger database URL (default: SQLite in the user data dir)."
+    )
+    ledger_interval_steps: int = Field(default=5, ge=1, description="Steps between LedgerSync rounds.")
+    ledger_quorum: int = Field(default=1, ge=1, description="Verdicts a proposal needs before it is decided.")
+    ledger_stake_fraction: float = Field(
+        default=0.5, gt=0, le=1, description="Share of voting stake that must accept a proposal."
+    )
+    ledger_window_days: float = Field(default=7.0, gt=0, description="Window of Ledger contributions scored.")
+    ledger_coverage_target: int = Field(
+        default=10, ge=1, description="Subnets a miner must cover for full Ledger coverage."
+    )
+    desearch_api_key: SecretStr | None = Field(
+        default=None, description="Desearch API key, to re-probe SN22 routes miners report on."
+    )
+
+    @field_validator("desearch_api_key")
+    @classmethod
+    def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return _no_empty_secret(value)
+
+
+def _no_empty_secret(value: SecretStr | None) -> SecretStr | None:
+    return value if value is not None and value.get_secret_value().strip() else None
 
 
 def _groups(name: str) -> tuple[str, str]:
@@ -156,6 +186,16 @@ def load_config(
         return config, model(**overrides)
     except ValidationError as exc:
         raise ConfigError(f"invalid {role} settings: {exc}") from None
+
+
+def route_secrets(desearch_api_key: SecretStr | None) -> Callable[[int, Route], str | None]:
+    """The operator's credentials, by the adapter a Ledger route names. Keys never come from the Ledger."""
+    keys = {"desearch": desearch_api_key.get_secret_value() if desearch_api_key else None}
+
+    def lookup(_netuid: int, route: Route) -> str | None:
+        return keys.get(route.adapter or "")
+
+    return lookup
 
 
 def default_routes(settings: MinerSettings) -> list[RouteSpec]:

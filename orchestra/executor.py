@@ -18,7 +18,7 @@ import bittensor as bt
 from orchestra.adapters.base import Adapter, AdapterError, Record
 from orchestra.errors import OrchestraError
 from orchestra.proofs import canonical_json, digest_bytes
-from orchestra.routing import Candidate, Router
+from orchestra.routing import Candidate, Router, RouteSpec
 from orchestra.transports.base import CallMeta, CallReply, TransportError
 from orchestra.transports.dendrite import DendriteTransport, synapse_body
 from orchestra.transports.http import HttpTransport
@@ -36,6 +36,9 @@ from protocol.models import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CALLS = 64
+# Told about every attempted call as it is recorded (health measurement). Must not block: it runs on
+# the event loop.
+CallObserver = Callable[[RouteSpec, CallReceipt], None]
 
 
 class CallBudgetExceeded(OrchestraError):
@@ -75,7 +78,10 @@ class Execution:
 class _Job:
     """Mutable state of one plan run, shared by its steps (all on one event loop)."""
 
-    def __init__(self, deadline: float, constraints: Constraints, max_calls: int) -> None:
+    def __init__(
+        self, deadline: float, constraints: Constraints, max_calls: int, observer: CallObserver | None
+    ) -> None:
+        self.observer = observer
         self.deadline = deadline
         self.max_cost = constraints.max_cost
         self.max_calls = max_calls
@@ -166,6 +172,8 @@ class StepCaller:
             dendrite=meta.proof,
         )
         self._job.receipts.append(receipt)
+        if self._job.observer is not None:
+            self._job.observer(route, receipt)
         self._job.evidence.append(
             CallEvidence(
                 request=json.loads(request_bytes),
@@ -218,7 +226,9 @@ class Executor:
         http: HttpTransport,
         dendrite: DendriteTransport | None = None,
         max_calls: int = DEFAULT_MAX_CALLS,
+        observer: CallObserver | None = None,
     ) -> None:
+        self.observer = observer
         self.router = router
         self.adapters = dict(adapters)
         self.http = http
@@ -227,7 +237,7 @@ class Executor:
 
     async def run(self, plan: Plan, *, deadline: float, constraints: Constraints) -> Execution:
         """Run `plan` until `deadline` (event-loop time). Never raises for producer failures."""
-        job = _Job(deadline, constraints, self.max_calls)
+        job = _Job(deadline, constraints, self.max_calls, self.observer)
         outcomes: dict[str, StepOutcome] = {}
         served: dict[str, Candidate] = {}
         for wave in plan.topological_waves():

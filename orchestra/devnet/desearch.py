@@ -45,7 +45,9 @@ class DesearchEmulator:
     """Serves the Desearch AI search endpoint on 127.0.0.1 for the devnet and the tests.
 
     `now` anchors the date filters; it defaults to the day after the newest corpus document, so the
-    bundled data stays "recent" whenever the devnet runs.
+    bundled data stays "recent" whenever the devnet runs. Setting `drifted` makes it answer as a
+    changed API would (result items carry `url` instead of `link`), which the Ledger's probes must
+    notice.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class DesearchEmulator:
         app.router.add_post(SEARCH_PATH, self.search)
         self.server = ThreadedAiohttpServer(app, port=port)
         self.requests = 0
+        self.drifted = False
 
     @property
     def url(self) -> str:
@@ -129,11 +132,12 @@ class DesearchEmulator:
     ) -> list[dict[str, str]]:
         recent = [d for d in documents if _moment(d["published"]) >= since]
         order = rank(prompt, [f"{d['title']} {d['snippet']}" for d in recent])[:count]
+        link = "url" if self.drifted else "link"
         pages = [
-            {"title": recent[i]["title"], "link": recent[i]["link"], "snippet": recent[i]["snippet"]}
+            {"title": recent[i]["title"], link: recent[i]["link"], "snippet": recent[i]["snippet"]}
             for i in order
         ]
-        scores.update({page["link"]: _grade(n) for n, page in enumerate(pages)})
+        scores.update({page[link]: _grade(n) for n, page in enumerate(pages)})
         return pages
 
 

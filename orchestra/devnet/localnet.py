@@ -5,6 +5,10 @@ Axons, a Desearch stand-in serves HTTP; two honest Orchestra miners and one vali
 neuron code (see `orchestra/devnet/network.py`). One demo job (the GPU-pricing objective) goes to a
 miner and is verified, then the validator runs its steps, scores the miners and sets weights, which
 are read back from the chain.
+
+Scenario `schema-drift` then changes the Desearch stand-in's response schema and follows the Ledger
+end to end: the miners' probes notice, they propose a fix, the validator re-probes and accepts it as
+a new `breaking` version, a subscribed webhook receives it, and the miners' Ledger scores rise.
 """
 
 import logging
@@ -13,14 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestra.config import SN13_NETUID, ValidatorSettings
+from ledger.api.keys import KeyStore, Tier
+from ledger.api.settings import LedgerApiSettings
+from ledger.api.webhooks import WebhookDispatcher, WebhookRegistry, WebhookSpec
+from orchestra.config import SN13_NETUID, SN22_NETUID, ValidatorSettings
+from orchestra.devnet.ledger import WebhookReceiver
 from orchestra.devnet.network import LocalNetwork
-from orchestra.validator.neuron import Evaluation
+from orchestra.validator.neuron import Evaluation, Validator
 from protocol.models import Constraints, TaskSpec
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NETUID = 1
+SCENARIOS = ("honest", "schema-drift")
 DEMO_OBJECTIVE = (
     "Research the H100 GPU cloud pricing and strengths of the top 3 competitors, and recommend a price point "
     "for our new decentralised GPU rental service."
@@ -60,6 +69,7 @@ class LocalnetReport:
     summary: str | None
     error: str | None
     step_scores: list[dict[int, float]] = field(default_factory=list)
+    ledger: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,10 +81,11 @@ class LocalnetReport:
             and self.weights_set
             and bool(self.miners)
             and all(m.weight > 0 for m in self.miners)
+            and (self.ledger is None or drift_followed(self.ledger))
         )
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "job": self.job,
             "miners": [
                 {"uid": m.uid, "hotkey": m.hotkey, "score": round(m.score, 6), "weight": round(m.weight, 6)}
@@ -82,15 +93,39 @@ class LocalnetReport:
             ],
             "weights_set": self.weights_set,
         }
+        if self.ledger is not None:
+            out["ledger"] = self.ledger
+        return out
+
+
+def drift_followed(ledger: dict[str, Any]) -> bool:
+    """Whether the schema-drift scenario went all the way: detected, accepted, breaking, delivered,
+    and every detecting miner's Ledger score went up."""
+    scores = ledger["ledger_scores"]
+    return (
+        bool(ledger["detected_by"])
+        and bool(ledger["accepted"])
+        and ledger["compatibility"] == "breaking"
+        and ledger["webhook"]["events"] >= 1
+        and ledger["webhook"]["signatures_valid"]
+        and all(scores[str(uid)]["after"] > scores[str(uid)]["before"] for uid in ledger["detected_by"])
+    )
 
 
 Progress = Callable[[str], None]
 
 
 async def run_localnet(
-    *, steps: int = 3, netuid: int = DEFAULT_NETUID, progress: Progress | None = None, seed: int | None = None
+    *,
+    steps: int = 3,
+    netuid: int = DEFAULT_NETUID,
+    progress: Progress | None = None,
+    seed: int | None = None,
+    scenario: str = "honest",
 ) -> LocalnetReport:
-    """Start everything, run the demo job and `steps` validator steps, stop everything."""
+    """Start everything, run the demo job and `steps` validator steps, then the scenario; stop."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     say = progress or log.info
     say("creating wallets and the devnet chain")
     network = LocalNetwork(netuid=netuid)
@@ -103,6 +138,8 @@ async def run_localnet(
                 weights_interval_steps=max(1, steps),
                 producer_netuids=[SN13_NETUID],
                 seed=seed,
+                ledger_interval_steps=1,
+                desearch_api_key=network.desearch_key,
             )
         )
         say("starting two Orchestra miners")
@@ -142,9 +179,61 @@ async def run_localnet(
             )
             for uid in validator.miner_uids()
         ]
-        return _report(demo, lines, weights_set, step_scores)
+        outcome = _report(demo, lines, weights_set, step_scores)
+        if scenario == "schema-drift":
+            outcome.ledger = await schema_drift(network, validator, say)
+        return outcome
     finally:
         await network.aclose()
+
+
+async def schema_drift(network: LocalNetwork, validator: Validator, say: Progress) -> dict[str, Any]:
+    """Change SN22's response schema and follow the change through the Ledger (see module docstring)."""
+    assert network.desearch is not None
+    uids = validator.miner_uids()
+    before = {uid: validator.ledger_total(validator.hotkeys[uid]) for uid in uids}
+    key = KeyStore(validator.ledger).create("devnet subscriber", Tier.DEVELOPER)
+    receiver = WebhookReceiver().start()
+    dispatcher = WebhookDispatcher(validator.ledger, LedgerApiSettings(devnet=True))
+    try:
+        hook = WebhookRegistry(validator.ledger, devnet=True).create(
+            key.id, WebhookSpec(url=receiver.url, netuids=[SN22_NETUID])
+        )
+        receiver.secret = hook.secret
+        say("the Desearch stand-in changes its response schema (link -> url)")
+        network.desearch.drifted = True
+        detected = []
+        for miner in network.miners:
+            probes = await miner.probes.run_once()
+            if probes.drifted:
+                detected.append(validator.hotkeys.index(miner.hotkey))
+        say("the validator collects the miners' proposals and re-probes")
+        review = await validator.ledger_round(uids)
+        await dispatcher.run_once()
+        [latest] = validator.ledger.history(SN22_NETUID, limit=1)
+        after = {uid: validator.ledger_total(validator.hotkeys[uid]) for uid in uids}
+    finally:
+        await dispatcher.aclose()
+        receiver.stop()
+        network.desearch.drifted = False
+    return {
+        "detected_by": sorted(detected),
+        "accepted": review.accepted,
+        "rejected": review.rejected,
+        "netuid": SN22_NETUID,
+        "version": latest.version,
+        "compatibility": latest.compatibility.value,
+        "changes": [change["path"] for change in latest.changes],
+        "verification": latest.entry.verification.value,
+        "proposed_by": latest.proposed_by,
+        "evidence_digest": latest.evidence_digest,
+        "webhook": {
+            "events": len(receiver.events),
+            "signatures_valid": all(event.signature_valid for event in receiver.events),
+            "compatibility": [event.payload.get("compatibility") for event in receiver.events],
+        },
+        "ledger_scores": {str(uid): {"before": before[uid], "after": after[uid]} for uid in uids},
+    }
 
 
 def _report(

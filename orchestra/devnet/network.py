@@ -18,12 +18,15 @@ import tempfile
 from pathlib import Path
 
 import bittensor as bt
+from pydantic import SecretStr
 
+from ledger.store import LedgerStore
 from orchestra.chain import ChainClient
 from orchestra.config import SN13_NETUID, MinerSettings, ValidatorSettings, default_routes
 from orchestra.devnet.chain import DevnetSubtensor
 from orchestra.devnet.data_universe import DataUniverseEmulator
 from orchestra.devnet.desearch import DesearchEmulator
+from orchestra.devnet.ledger import open_devnet_ledger
 from orchestra.devnet.wallets import make_wallet
 from orchestra.miner.neuron import Miner
 from orchestra.ports import LOOPBACK, free_port
@@ -99,6 +102,12 @@ class LocalNetwork:
             desearch_url = self.desearch.url
         return default_routes(MinerSettings(desearch_url=desearch_url, desearch_api_key=self.desearch_key))
 
+    def ledger(self, name: str) -> LedgerStore:
+        """A neuron's own Ledger database in the work directory, seeded with the devnet's entries."""
+        if self.desearch is None:
+            raise RuntimeError("start_producers() first")
+        return open_devnet_ledger(self.workdir / f"ledger-{name}.db", self.desearch.url)
+
     # ----------------------------------------------------------------- neurons
 
     def add_miner(
@@ -108,12 +117,16 @@ class LocalNetwork:
         self.register(name, self.netuid, stake_tao=MINER_STAKE_TAO)
         self.register(name, SN13_NETUID, stake_tao=SN13_CALLER_STAKE_TAO, validator_permit=True)
         port = free_port()
+        settings = settings or MinerSettings(sn13_requests_per_hour=self.sn13_requests_per_hour)
+        if settings.desearch_api_key is None:  # the devnet's operators all hold a Desearch key
+            settings = settings.model_copy(update={"desearch_api_key": SecretStr(self.desearch_key)})
         miner = Miner(
             wallet=self.wallet(name),
             chain=self.chain,
             netuid=self.netuid,
-            settings=settings or MinerSettings(sn13_requests_per_hour=self.sn13_requests_per_hour),
-            routes=routes if routes is not None else self.routes(),
+            settings=settings,
+            routes=routes,
+            ledger=self.ledger(name),
             port=port,
             external_ip=LOOPBACK,
             bind_host=LOOPBACK,
@@ -126,11 +139,17 @@ class LocalNetwork:
         self, name: str = "validator", *, settings: ValidatorSettings | None = None
     ) -> Validator:
         self.register(name, self.netuid, stake_tao=VALIDATOR_STAKE_TAO, validator_permit=True)
+        if settings is not None and settings.desearch_api_key is None:
+            settings = settings.model_copy(update={"desearch_api_key": SecretStr(self.desearch_key)})
         validator = Validator(
             wallet=self.wallet(name),
             chain=self.chain,
             netuid=self.netuid,
-            settings=settings or ValidatorSettings(step_interval_s=0, producer_netuids=[SN13_NETUID]),
+            settings=settings
+            or ValidatorSettings(
+                step_interval_s=0, producer_netuids=[SN13_NETUID], desearch_api_key=self.desearch_key
+            ),
+            ledger=self.ledger(name),
         )
         self.validators.append(validator)
         return validator
@@ -146,7 +165,7 @@ class LocalNetwork:
         for miner in self.miners:
             await miner.aclose()
         for validator in self.validators:
-            await validator.transport.aclose()
+            await validator.aclose()
         for producer in self.producers:
             producer.stop()
         if self.desearch is not None:

@@ -1,49 +1,82 @@
-"""The miner neuron: serves `OrchestrationTask` on a bittensor Axon.
+"""The miner neuron: serves `OrchestrationTask` and `LedgerSync` on a bittensor Axon.
+
+Routes come from the miner's Ledger store (seeded on first start), ranked by measured health; every
+real call and every probe round adds to that health. Probes that find a route's answer drifting from
+its stored schema queue a proposal, which validators collect with `LedgerSync`.
 
 Kept free of `from __future__ import annotations`: `Axon.attach` inspects the forward and blacklist
 annotations at runtime and needs real classes (and `typing.Tuple` for the blacklist).
 """
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Tuple  # noqa: UP035 - Axon.attach compares the blacklist signature to typing.Tuple
 
 import bittensor as bt
 
+from ledger.probes import Prober, ProbeRunner, SampleBuffer
+from ledger.seed import ensure_seeded
+from ledger.store import LedgerStore
 from orchestra.adapters import default_adapters
-from orchestra.chain import ChainClient, MetagraphCache
-from orchestra.config import MinerSettings, default_routes, load_routes
+from orchestra.chain import ChainClient, MetagraphCache, MetagraphView
+from orchestra.config import MinerSettings, load_routes, route_secrets
 from orchestra.errors import ConfigError, OrchestraError
 from orchestra.executor import Executor
 from orchestra.miner.service import OrchestrationService, parse_request
 from orchestra.planner import BlueprintPlanner, load_blueprints
 from orchestra.ports import wait_for_port
-from orchestra.routing import Router, RouteSpec
+from orchestra.routing import LedgerDirectory, Router, RouteSpec
 from orchestra.transports.dendrite import DendriteTransport
 from orchestra.transports.http import HttpTransport
-from protocol.models import ErrorCode, RouteKind, TaskError, TaskResult
+from protocol.ledger_sync import MAX_PROPOSALS, LedgerSync
+from protocol.models import CallReceipt, CallStatus, ErrorCode, RouteKind, TaskError, TaskResult
 from protocol.synapse import OrchestrationTask
 from protocol.version import PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
 
+_ADAPTER_NAMES = frozenset(default_adapters())
+
 
 def build_service(
-    wallet: "bt.Wallet", routes: list[RouteSpec], graphs: MetagraphCache, settings: MinerSettings
+    wallet: "bt.Wallet",
+    router: Router,
+    graphs: MetagraphCache,
+    settings: MinerSettings,
+    *,
+    http: HttpTransport,
+    samples: SampleBuffer | None = None,
 ) -> OrchestrationService:
     """Wire planner, router, transports, adapters and synthesiser for one miner."""
-    router = Router(routes, graphs.get)
-    needs_dendrite = any(route.kind is RouteKind.DENDRITE for route in routes)
+    needs_dendrite = any(route.kind is RouteKind.DENDRITE for route in router.routes)
     executor = Executor(
         router,
         default_adapters(sn13_requests_per_hour=settings.sn13_requests_per_hour),
-        http=HttpTransport(),
+        http=http,
         dendrite=DendriteTransport(wallet) if needs_dendrite else None,
+        observer=_health_observer(samples) if samples is not None else None,
     )
     return OrchestrationService(
         BlueprintPlanner(load_blueprints()), executor, max_evidence_bytes=settings.max_evidence_bytes
     )
+
+
+def _health_observer(samples: SampleBuffer) -> "Callable[[RouteSpec, CallReceipt], None]":
+    def observe(route: RouteSpec, receipt: CallReceipt) -> None:
+        prefix = f"sn{route.netuid}-"
+        if route.name.startswith(prefix):  # a Ledger route; operator-listed routes have no health record
+            samples.observe(
+                route.netuid,
+                route.name.removeprefix(prefix),
+                ok=receipt.status is CallStatus.OK,
+                latency_ms=receipt.latency_ms,
+                error=None if receipt.status is CallStatus.OK else receipt.status.value,
+            )
+
+    return observe
 
 
 class Miner:
@@ -57,6 +90,7 @@ class Miner:
         netuid: int,
         settings: MinerSettings,
         routes: list[RouteSpec] | None = None,
+        ledger: LedgerStore | None = None,
         port: int = 8091,
         external_ip: str | None = None,
         external_port: int | None = None,
@@ -66,11 +100,25 @@ class Miner:
         self.chain = chain
         self.netuid = netuid
         self.settings = settings
-        self.routes = routes if routes is not None else _configured_routes(settings)
-        producer_netuids = [r.netuid for r in self.routes if r.kind is RouteKind.DENDRITE]
+        self.ledger = ledger or LedgerStore(settings.ledger_url)
+        ensure_seeded(self.ledger)
+        secrets = route_secrets(settings.desearch_api_key)
+        self.http = HttpTransport()
+        self.samples = SampleBuffer()
+        if routes is None and settings.routes_file:
+            routes = load_routes(Path(settings.routes_file))
+        if routes is not None:  # an operator's explicit list replaces the Ledger's routes
+            router = Router(routes, self._metagraph)
+        else:
+            directory = LedgerDirectory(self.ledger, adapters=_ADAPTER_NAMES, secrets=secrets)
+            router = Router(directory, self._metagraph, rank=directory.rank)
+        producer_netuids = [r.netuid for r in router.routes if r.kind is RouteKind.DENDRITE]
         self.graphs = MetagraphCache(chain, [netuid, *producer_netuids])
-        self.service = build_service(wallet, self.routes, self.graphs, settings)
+        self.service = build_service(
+            wallet, router, self.graphs, settings, http=self.http, samples=self.samples
+        )
         _check_servable(self.service)
+        self.probes = ProbeRunner(self.ledger, Prober(self.http, secrets), proposer=self.hotkey)
         self._slots = asyncio.Semaphore(settings.max_concurrent_jobs)
         self.port = port
         self.axon = bt.Axon(
@@ -79,6 +127,14 @@ class Miner:
         if bind_host is not None:
             self.axon.fast_config.host = bind_host  # bittensor binds 0.0.0.0 unless told otherwise
         self.axon.attach(forward_fn=self.forward, blacklist_fn=self.blacklist)
+        self.axon.attach(forward_fn=self.forward_ledger, blacklist_fn=self.blacklist_ledger)
+
+    def _metagraph(self, netuid: int) -> "MetagraphView | None":
+        return self.graphs.get(netuid)
+
+    @property
+    def routes(self) -> list[RouteSpec]:
+        return self.service.executor.router.routes
 
     @property
     def hotkey(self) -> str:
@@ -105,20 +161,59 @@ class Miner:
         return self
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set, refreshing metagraphs every `sync_interval_s`."""
+        """Serve until `stop` is set: refresh metagraphs every `sync_interval_s`, probe the Ledger's
+        routes every `probe_interval_s`."""
         self.start()
+        loop = asyncio.get_running_loop()
+        next_sync = next_probe = loop.time()
         try:
             while not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.settings.sync_interval_s)
-                except asyncio.TimeoutError:
+                now = loop.time()
+                if now >= next_probe:
+                    await self.maintain_ledger()
+                    next_probe = now + self.settings.probe_interval_s
+                if now >= next_sync:
                     await asyncio.to_thread(self.graphs.refresh)
+                    next_sync = now + self.settings.sync_interval_s
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        stop.wait(), timeout=max(0.0, min(next_sync, next_probe) - loop.time())
+                    )
         finally:
             await self.aclose()
 
+    async def maintain_ledger(self) -> None:
+        """One probe round over the Ledger's routes, and the health of real calls since the last one."""
+        try:
+            report = await self.probes.run_once()
+            flushed = await asyncio.to_thread(self.samples.flush, self.ledger)
+        except Exception:  # the Ledger is a side job: a failing probe round must not stop serving
+            log.exception("ledger probe round failed")
+            return
+        log.info(
+            "ledger: probed %d routes (%d failed, %d drifted, %d proposals), %d call samples",
+            report.probed,
+            report.failed,
+            report.drifted,
+            len(report.proposals),
+            flushed,
+        )
+
     async def aclose(self) -> None:
         await self.service.aclose()
+        await self.http.aclose()
         self.axon.stop()
+        await asyncio.to_thread(self.samples.flush, self.ledger)
+        self.ledger.close()
+
+    async def forward_ledger(self, synapse: LedgerSync) -> LedgerSync:
+        limit = max(0, min(int(synapse.max_proposals), MAX_PROPOSALS))
+        proposals = await asyncio.to_thread(self.probes.outbox, limit)
+        synapse.proposals = [p.model_dump(mode="json") for p in proposals]
+        return synapse
+
+    async def blacklist_ledger(self, synapse: LedgerSync) -> Tuple[bool, str]:  # noqa: UP006
+        return await self._refuse(synapse)
 
     async def forward(self, synapse: OrchestrationTask) -> OrchestrationTask:
         try:
@@ -162,6 +257,9 @@ class Miner:
         return True
 
     async def blacklist(self, synapse: OrchestrationTask) -> Tuple[bool, str]:  # noqa: UP006
+        return await self._refuse(synapse)
+
+    async def _refuse(self, synapse: "bt.Synapse") -> Tuple[bool, str]:  # noqa: UP006
         hotkey = synapse.dendrite.hotkey if synapse.dendrite is not None else None
         if not hotkey:
             return True, "Missing hotkey"
@@ -194,10 +292,3 @@ def _check_servable(service: OrchestrationService) -> None:
     for name, caps in missing.items():
         if caps:
             log.warning("blueprint %s cannot be served: no route provides %s", name, ", ".join(caps))
-
-
-def _configured_routes(settings: MinerSettings) -> list[RouteSpec]:
-    routes = load_routes(Path(settings.routes_file)) if settings.routes_file else default_routes(settings)
-    if not routes:
-        raise ConfigError("no routes configured: set ORCHESTRA_DESEARCH_API_KEY or ORCHESTRA_ROUTES_FILE")
-    return routes

@@ -1,4 +1,9 @@
-"""The validator neuron: challenge miners, check and score their answers, set weights on chain."""
+"""The validator neuron: challenge miners, check and score their answers, set weights on chain.
+
+Every `ledger_interval_steps` it also collects miners' Ledger proposals (`LedgerSync`), re-probes and
+votes on them, and refreshes each miner's Ledger score, the 40 % of the total that is not
+orchestration.
+"""
 
 import asyncio
 import contextlib
@@ -9,22 +14,29 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import bittensor as bt
 import numpy as np
 from numpy.typing import NDArray
 
+from ledger.curation import Curator, QuorumRule, ReviewReport, activity
+from ledger.probes import Prober
+from ledger.seed import ensure_seeded
+from ledger.store import LedgerStore
 from orchestra.chain import ChainClient, MetagraphCache, WeightsOutcome
-from orchestra.config import ValidatorSettings
+from orchestra.config import ValidatorSettings, route_secrets
 from orchestra.errors import ConfigError, OrchestraError
 from orchestra.proofs import TimeWindow
 from orchestra.schema import CompiledSchema, compile_schema
 from orchestra.transports.base import TransportError
 from orchestra.transports.dendrite import DendriteTransport
+from orchestra.transports.http import HttpTransport
 from orchestra.validator.challenges import ChallengeGenerator
-from orchestra.validator.scoring import ScoreBreakdown, ema, score_answer
+from orchestra.validator.scoring import ScoreBreakdown, ema, ledger_score, score_answer
 from orchestra.validator.verification import ResponseCheck, check_response
+from protocol.ledger_sync import LedgerSync
 from protocol.models import TaskResult, TaskSpec
 from protocol.synapse import OrchestrationTask
 from protocol.version import SPEC_VERSION
@@ -32,6 +44,7 @@ from protocol.version import SPEC_VERSION
 log = logging.getLogger(__name__)
 
 FAILED_STEP_PAUSE_S = 5.0
+LEDGER_SYNC_TIMEOUT_S = 12.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class StepReport:
     task_id: str
     evaluations: list[Evaluation] = field(default_factory=list)
     weights: WeightsOutcome | None = None
+    ledger: ReviewReport | None = None
 
 
 class Validator:
@@ -72,6 +86,7 @@ class Validator:
         netuid: int,
         settings: ValidatorSettings,
         challenges: ChallengeGenerator | None = None,
+        ledger: LedgerStore | None = None,
     ) -> None:
         self.wallet = wallet
         self.chain = chain
@@ -82,6 +97,16 @@ class Validator:
             seed=settings.seed, deadline_ms=settings.deadline_ms
         )
         self.transport = DendriteTransport(wallet)
+        self.ledger = ledger or LedgerStore(settings.ledger_url)
+        ensure_seeded(self.ledger)
+        self.http = HttpTransport()
+        self.curator = Curator(
+            self.ledger,
+            Prober(self.http, route_secrets(settings.desearch_api_key)),
+            validator=self.hotkey,
+            quorum=QuorumRule(settings.ledger_quorum, settings.ledger_stake_fraction),
+        )
+        self.ledger_scores: dict[str, dict[str, float]] = {}
         self.scores: NDArray[np.float64] = np.zeros(0)
         self.hotkeys: list[str] = []
         self.step_count = 0
@@ -200,7 +225,11 @@ class Validator:
             latency_s=answer.latency_s,
             deadline_s=spec.constraints.deadline_ms / 1000,
         )
+        score = dataclasses.replace(score, ledger=self.ledger_total(answer.hotkey))
         return Evaluation(answer=answer, check=check, score=score)
+
+    def ledger_total(self, hotkey: str) -> float:
+        return self.ledger_scores.get(hotkey, {}).get("total", 0.0)
 
     async def ask(self, uids: list[int], spec: TaskSpec) -> list[Evaluation]:
         """Send one task to several miners at once and evaluate every answer."""
@@ -215,7 +244,54 @@ class Validator:
         except Exception as exc:
             log.exception("evaluating uid %d failed", answer.uid)
             failed = dataclasses.replace(answer, failure=f"unverifiable answer: {type(exc).__name__}")
-            return Evaluation(answer=failed, check=ResponseCheck(answered=True), score=ScoreBreakdown())
+            score = ScoreBreakdown(ledger=self.ledger_total(answer.hotkey))
+            return Evaluation(answer=failed, check=ResponseCheck(answered=True), score=score)
+
+    # ----------------------------------------------------------------- the Ledger
+
+    async def ledger_round(self, uids: list[int]) -> ReviewReport:
+        """Collect proposals from `uids`, vote on pending ones, refresh every miner's Ledger score."""
+        graph = self.graphs.get(self.netuid)
+        assert graph is not None
+        head = await asyncio.to_thread(self.ledger.head)
+
+        async def collect(uid: int) -> tuple[str, LedgerSync | None]:
+            neuron = graph.neuron(uid)
+            try:
+                answered, _ = await self.transport.call(
+                    neuron.axon, LedgerSync(ledger_head=head), uid=uid, timeout=LEDGER_SYNC_TIMEOUT_S
+                )
+            except TransportError as exc:
+                log.info("uid %d sent no Ledger proposals: %s", uid, exc)
+                return neuron.hotkey, None
+            return neuron.hotkey, answered
+
+        report = ReviewReport()
+        for hotkey, answered in await asyncio.gather(*(collect(uid) for uid in uids)):
+            if answered is None:
+                continue
+            proposals, malformed = answered.parsed_proposals()
+            got = await asyncio.to_thread(self.curator.ingest, hotkey, proposals, malformed=malformed)
+            report.received += got.received
+            report.malformed += got.malformed
+        own = graph.neuron(self.uid) if self.uid is not None else None
+        await self.curator.review(stake=own.stake if own is not None else 0.0, report=report)
+        self.ledger_scores = await asyncio.to_thread(self._ledger_scores, graph.hotkeys)
+        if report.accepted or report.rejected:
+            log.info("ledger: accepted %s, rejected %s", report.accepted, report.rejected)
+        return report
+
+    def _ledger_scores(self, hotkeys: list[str]) -> dict[str, dict[str, float]]:
+        now = datetime.now(timezone.utc)
+        since = now - timedelta(days=self.settings.ledger_window_days)
+        return {
+            hotkey: ledger_score(
+                activity(self.ledger, hotkey, since=since, now=now),
+                coverage_target=self.settings.ledger_coverage_target,
+            )
+            for hotkey in hotkeys
+            if hotkey != self.hotkey
+        }
 
     async def step(self) -> StepReport:
         await asyncio.to_thread(self.sync)
@@ -224,6 +300,11 @@ class Validator:
         # A fresh random sample each step, so every miner is queried over time, not only the lowest uids.
         uids = sorted(self._rng.sample(candidates, min(len(candidates), self.settings.sample_size)))
         report = StepReport(step=self.step_count, task_id=challenge.spec.task_id)
+        if uids and self.step_count % self.settings.ledger_interval_steps == 0:
+            try:
+                report.ledger = await self.ledger_round(uids)
+            except Exception:  # the Ledger round must not cost miners their orchestration scores
+                log.exception("ledger round failed")
         if uids:
             report.evaluations = await self.ask(uids, challenge.spec)
             rewards = [e.score.total for e in report.evaluations]
@@ -274,4 +355,9 @@ class Validator:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pause)
         finally:
-            await self.transport.aclose()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+        await self.http.aclose()
+        self.ledger.close()

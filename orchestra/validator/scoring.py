@@ -2,7 +2,7 @@
 
 Weights (DESIGN.md): orchestration 0.60 = receipts 0.20 + schema 0.15 + completeness 0.10 + fidelity
 0.10 + latency 0.05; Ledger 0.40 = accepted-update accuracy 0.20 + discovery 0.10 + freshness 0.05 +
-coverage 0.05. The Ledger part is reported separately and is 0 until miners maintain the Ledger.
+coverage 0.05. The Ledger part comes from `ledger_score`, over what the miner contributed recently.
 
 An answer without a schema-valid result, or whose proof root does not recompute, scores 0 in every
 orchestration component: there is nothing a user could rely on in it, whatever calls were made.
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ledger.curation import LedgerActivity
 from orchestra.planner.analysis import content_tokens
 from orchestra.schema import CompiledSchema, FreeNode, ListNode, ScalarNode, iter_leaf_paths
 from orchestra.validator.verification import ResponseCheck
@@ -179,3 +180,30 @@ def ema(
     for uid, reward in zip(uids, rewards, strict=True):
         updated[uid] = alpha * (reward if math.isfinite(reward) else 0.0) + (1 - alpha) * updated[uid]
     return updated
+
+
+LEDGER_PARTS = {"accuracy": 0.20, "discovery": 0.10, "freshness": 0.05, "coverage": 0.05}
+FRESHNESS_HALF_LIFE_S = 24 * 3_600.0
+DISCOVERY_SCALE = 2.0
+
+
+def ledger_score(activity: LedgerActivity, *, coverage_target: int) -> dict[str, float]:
+    """The Ledger part of a miner's score, each component and `total` in [0, 1].
+
+    accuracy: accepted / (accepted + rejected + 1), so one lucky proposal is not a perfect record and
+    spam that validators reject pulls it down; discovery: 1 - exp(-discoveries / 2), first finds of
+    accepted changes; freshness: halves every 24 h since the newest accepted proposal; coverage:
+    distinct subnets with accepted proposals over `coverage_target`.
+    """
+    parts = {
+        "accuracy": activity.accepted / (activity.accepted + activity.rejected + 1),
+        "discovery": 1.0 - math.exp(-activity.discoveries / DISCOVERY_SCALE),
+        "freshness": (
+            0.5 ** (max(0.0, activity.last_accepted_age_s) / FRESHNESS_HALF_LIFE_S)
+            if activity.last_accepted_age_s is not None
+            else 0.0
+        ),
+        "coverage": min(1.0, len(activity.netuids) / max(1, coverage_target)),
+    }
+    total = sum(LEDGER_PARTS[name] * value for name, value in parts.items()) / sum(LEDGER_PARTS.values())
+    return {**{k: round(v, 4) for k, v in parts.items()}, "total": round(total, 4)}
