@@ -147,7 +147,11 @@ def _seed(store: LedgerStore, _args: argparse.Namespace, console: Console) -> in
 
     # store.seed() skips a subnet whose current provenance differs from the seed's (a probe or a
     # validator changed it since), so re-seeding never undoes verified work.
-    report = store.seed(load_seed_entries(), source=SEED_VERSION_SOURCE)
+    try:
+        entries = load_seed_entries()
+    except ValueError as exc:
+        raise LedgerError(str(exc)) from None
+    report = store.seed(entries, source=SEED_VERSION_SOURCE)
     console.print(
         f"seeded the Ledger: {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
     )

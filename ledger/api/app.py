@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -77,6 +78,11 @@ class Forbidden(LedgerError):
 class UnknownVersion(LedgerError):
     code = "unknown_version"
     http_status = 404
+
+
+class DatabaseUnavailable(LedgerError):
+    code = "database_unavailable"
+    http_status = 503
 
 
 class RateLimited(LedgerError):
@@ -312,6 +318,12 @@ def create_app(
     async def ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
         return _error(exc.http_status, exc.code, exc.message, headers)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    async def database_down(request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        logger.error("database error in %s %s: %s", request.method, request.url.path, exc)
+        error = DatabaseUnavailable("the Ledger's database is unavailable; retry shortly")
+        return _error(error.http_status, error.code, error.message, {"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

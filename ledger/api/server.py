@@ -1,5 +1,6 @@
 """Run the Ledger API under uvicorn: in the foreground (`serve`) or in a thread (`ServerThread`)."""
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -20,8 +21,20 @@ STARTUP_TIMEOUT_S = 15.0
 def serve(store: LedgerStore, settings: LedgerApiSettings) -> None:
     """Serve until interrupted, bound to `settings.host` (127.0.0.1 unless configured otherwise)."""
     server = uvicorn.Server(_config(store, settings))
+    if settings.devnet and not _loopback(settings.host):
+        logger.warning(
+            "devnet mode on %s: webhooks may target private addresses reachable from this host",
+            settings.host,
+        )
     logger.info("Ledger API on http://%s:%d (devnet=%s)", settings.host, settings.port, settings.devnet)
     server.run()
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _config(store: LedgerStore, settings: LedgerApiSettings) -> uvicorn.Config:

@@ -181,7 +181,11 @@ def check_url(url: str, *, devnet: bool, resolver: Resolver = system_resolver) -
         raise WebhookRefused("a webhook URL must not carry credentials")
     if parts.fragment:
         raise WebhookRefused("a webhook URL must not have a fragment")
-    host = parts.hostname
+    try:
+        # The ASCII (IDNA) form is what DNS, the Host header and TLS use.
+        host = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise WebhookRefused(f"{parts.hostname!r} is not a valid host name") from None
     port = port or (443 if scheme == "https" else 80)
     if devnet:
         return Target(url=url, scheme=scheme, host=host, port=port, addresses=())
@@ -465,6 +469,10 @@ class WebhookDispatcher:
             return "timed out"
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        except Exception as exc:
+            # One odd subscription must not take the other deliveries of the batch down with it.
+            logger.exception("webhook event %s: unexpected error while delivering", job.event_id)
+            return f"unexpected error: {type(exc).__name__}"
 
     async def _post(
         self, url: str, body: bytes, headers: dict[str, str], extensions: dict[str, Any]
@@ -518,9 +526,10 @@ def _pinned(target: Target, headers: dict[str, str]) -> tuple[str, dict[str, Any
     address = target.addresses[0]
     parts = urlsplit(target.url)
     shown = f"[{address}]" if ":" in address else address
+    host = f"[{target.host}]" if ":" in target.host else target.host
     default_port = 443 if target.scheme == "https" else 80
     netloc = shown if parts.port is None else f"{shown}:{parts.port}"
-    headers["Host"] = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    headers["Host"] = host if target.port == default_port else f"{host}:{target.port}"
     # TLS still verifies the certificate against the host name, via SNI.
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), extensions

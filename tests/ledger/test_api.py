@@ -483,6 +483,23 @@ async def test_an_unexpected_error_is_a_plain_500(exploding_store: ExplodingStor
     assert "db-internal" in logged  # the operator still gets the details
 
 
+class UnreachableStore(LedgerStore):
+    def head(self) -> int:
+        raise sa.exc.OperationalError("SELECT max(id)", {}, ConnectionRefusedError("db-internal:5432"))
+
+
+async def test_a_database_outage_is_503_with_retry_after(tmp_path: Path) -> None:
+    store = UnreachableStore(f"sqlite:///{tmp_path / 'down.db'}")
+    try:
+        async with client_for(create_app(store, make_settings())) as client:
+            response = await client.get("/healthz")
+    finally:
+        store.close()
+    assert_error(response, 503, "database_unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert "db-internal" not in response.text
+
+
 # a real server
 
 

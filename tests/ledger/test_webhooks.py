@@ -289,5 +289,14 @@ def test_public_addresses_pass_and_unresolvable_hosts_do_not() -> None:
     def unresolvable(_host: str, _port: int) -> list[str]:
         raise OSError("Name or service not known")
 
+    asked: list[str] = []
+
+    def recording(host: str, _port: int) -> list[str]:
+        asked.append(host)
+        return [PUBLIC_IP]
+
+    check_url("https://bücher.example/", devnet=False, resolver=recording)
+    assert asked == ["xn--bcher-kva.example"]
+
     with pytest.raises(WebhookRefused, match="cannot resolve"):
         check_url("https://nowhere.invalid/", devnet=False, resolver=unresolvable)
