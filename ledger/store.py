@@ -166,8 +166,7 @@ class LedgerStore:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock()  # SQLite allows one writer; versions must not interleave
-        self._cache_head = -1
-        self._cache: list[StoredEntry] = []
+        self._cache: tuple[int, list[StoredEntry]] = (-1, [])
         if migrate:
             self.migrate()
 
@@ -307,12 +306,13 @@ class LedgerStore:
     def entries(self) -> list[StoredEntry]:
         """Every current entry, cached until the next version is written (search and routing read this)."""
         head = self.head()
-        if head != self._cache_head:
+        cached_head, cached = self._cache  # one tuple: readers on other threads see a consistent pair
+        if head != cached_head:
             with self.session() as session:
                 rows = session.scalars(sa.select(SubnetRow).order_by(SubnetRow.netuid))
-                self._cache = [_stored(row) for row in rows]
-            self._cache_head = head
-        return self._cache
+                cached = [_stored(row) for row in rows]
+            self._cache = (head, cached)
+        return cached
 
     def head(self) -> int:
         """The newest version id: the change feed's cursor for "everything so far"."""
