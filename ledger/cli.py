@@ -143,15 +143,12 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _seed(store: LedgerStore, _args: argparse.Namespace, console: Console) -> int:
-    from ledger.seed import SEED_VERSION_SOURCE, load_seed_entries
+    from ledger.seed import seed_ledger
 
-    # store.seed() skips a subnet whose current provenance differs from the seed's (a probe or a
-    # validator changed it since), so re-seeding never undoes verified work.
     try:
-        entries = load_seed_entries()
-    except ValueError as exc:
+        report = seed_ledger(store)
+    except ValueError as exc:  # an unreadable or invalid seed file
         raise LedgerError(str(exc)) from None
-    report = store.seed(entries, source=SEED_VERSION_SOURCE)
     console.print(
         f"seeded the Ledger: {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
     )

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ledger.entry import Provenance, Route, SubnetEntry, SubnetStatus, Verification
 from ledger.errors import StaleVersion
-from ledger.probes import Prober, content_id, probeable
+from ledger.probes import ProbeOutcome, Prober, content_id, probeable
 from ledger.store import LedgerStore, ProposalRecord, StoredEntry, VerdictRecord
 from ledger.versioning import conforms, diff_entries
 from orchestra.proofs import digest
@@ -311,7 +311,7 @@ def _without_status(entry: SubnetEntry) -> dict[str, Any]:
     return content
 
 
-def _digest(outcome: Any) -> str:
+def _digest(outcome: ProbeOutcome) -> str:
     return digest(outcome.evidence.model_dump(mode="json"))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ledger.entry import SubnetEntry
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, SeedReport
 
 SEED_VERSION_SOURCE = "seed"
 SEED_PATH = Path(__file__).resolve().parent / "data" / "seed.json"
@@ -40,6 +40,11 @@ def load_seed_entries(path: Path | None = None) -> list[SubnetEntry]:
     return entries
 
 
+def seed_ledger(store: LedgerStore) -> SeedReport:
+    """Load the bundled seed. Idempotent; never overwrites what a probe or a validator changed since."""
+    return store.seed(load_seed_entries(), source=SEED_VERSION_SOURCE)
+
+
 def ensure_seeded(store: LedgerStore) -> int:
     """Load the seed into a Ledger with no versions yet; one that holds anything is left alone.
 
@@ -47,4 +52,4 @@ def ensure_seeded(store: LedgerStore) -> int:
     """
     if store.head() > 0:
         return 0
-    return store.seed(load_seed_entries(), source=SEED_VERSION_SOURCE).added
+    return seed_ledger(store).added

@@ -41,6 +41,9 @@ class RouteSpec(BaseModel):
     timeout_s: float = Field(default=12.0, gt=0, le=600)
     cost_per_call: float = Field(default=0.0, ge=0)
     max_providers: int = Field(default=3, ge=1, le=64)
+    ledger_route: str | None = Field(
+        default=None, description="The Ledger route this comes from; calls on it are health samples."
+    )
 
     @field_validator("capabilities")
     @classmethod
@@ -161,6 +164,7 @@ def spec_from_ledger(entry: SubnetEntry, route: Route, secret: str | None) -> Ro
         timeout_s=route.timeout_s,
         cost_per_call=route.cost_per_call,
         max_providers=DENDRITE_PROVIDERS if route.kind is RouteKind.DENDRITE else 1,
+        ledger_route=route.name,
     )
 
 
@@ -198,7 +202,7 @@ class LedgerDirectory:
         self._head = -1
         self._routes: list[RouteSpec] = []
         self._status: dict[str, SubnetStatus] = {}
-        self._health: dict[str, Health] = {}
+        self._health: dict[tuple[int, str], Health] = {}
         self._health_read = 0.0
 
     def __call__(self) -> list[RouteSpec]:
@@ -236,13 +240,13 @@ class LedgerDirectory:
         now = time.monotonic()
         if now - self._health_read > HEALTH_TTL_S:
             self._health = {
-                route_name(netuid, h.route): h
+                (netuid, h.route): h
                 for netuid in {r.netuid for r in self()}
                 for h in self.store.health(netuid)
             }
             self._health_read = now
         return health_rank(
             self._status.get(route.name, SubnetStatus.ACTIVE),
-            self._health.get(route.name),
+            self._health.get((route.netuid, route.ledger_route or "")),
             route.cost_per_call,
         )

@@ -16,13 +16,14 @@ from ledger.api.webhooks import verify_signature
 from ledger.entry import ProbeRecipe, Provenance, SubnetEntry
 from ledger.seed import load_seed_entries
 from ledger.store import LedgerStore
+from orchestra.adapters.desearch import SEARCH_PATH
 from orchestra.config import SN13_NETUID, SN22_NETUID
 from orchestra.devnet.servers import ThreadedAiohttpServer
 
 DEVNET_SOURCE = "devnet"
 DESEARCH_PROBE = ProbeRecipe(
     method="POST",
-    path="/desearch/ai/search",
+    path=SEARCH_PATH,
     body={
         "prompt": "H100 GPU cloud pricing",
         "tools": ["web"],

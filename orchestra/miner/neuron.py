@@ -44,7 +44,6 @@ _ADAPTER_NAMES = frozenset(default_adapters())
 def build_service(
     wallet: "bt.Wallet",
     router: Router,
-    graphs: MetagraphCache,
     settings: MinerSettings,
     *,
     http: HttpTransport,
@@ -66,11 +65,10 @@ def build_service(
 
 def _health_observer(samples: SampleBuffer) -> "Callable[[RouteSpec, CallReceipt], None]":
     def observe(route: RouteSpec, receipt: CallReceipt) -> None:
-        prefix = f"sn{route.netuid}-"
-        if route.name.startswith(prefix):  # a Ledger route; operator-listed routes have no health record
+        if route.ledger_route is not None:  # operator-listed routes have no Ledger health record
             samples.observe(
                 route.netuid,
-                route.name.removeprefix(prefix),
+                route.ledger_route,
                 ok=receipt.status is CallStatus.OK,
                 latency_ms=receipt.latency_ms,
                 error=None if receipt.status is CallStatus.OK else receipt.status.value,
@@ -114,9 +112,7 @@ class Miner:
             router = Router(directory, self._metagraph, rank=directory.rank)
         producer_netuids = [r.netuid for r in router.routes if r.kind is RouteKind.DENDRITE]
         self.graphs = MetagraphCache(chain, [netuid, *producer_netuids])
-        self.service = build_service(
-            wallet, router, self.graphs, settings, http=self.http, samples=self.samples
-        )
+        self.service = build_service(wallet, router, settings, http=self.http, samples=self.samples)
         _check_servable(self.service)
         self.probes = ProbeRunner(self.ledger, Prober(self.http, secrets), proposer=self.hotkey)
         self._slots = asyncio.Semaphore(settings.max_concurrent_jobs)

@@ -266,8 +266,12 @@ class Validator:
                 return neuron.hotkey, None
             return neuron.hotkey, answered
 
+        answers = await asyncio.gather(*(collect(uid) for uid in uids))
+        # Submissions are ranked by when they are ingested and the first earns discovery credit:
+        # a fresh order each round, so no uid is heard first every time.
+        self._rng.shuffle(answers)
         report = ReviewReport()
-        for hotkey, answered in await asyncio.gather(*(collect(uid) for uid in uids)):
+        for hotkey, answered in answers:
             if answered is None:
                 continue
             proposals, malformed = answered.parsed_proposals()
