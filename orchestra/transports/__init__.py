@@ -11,15 +11,42 @@ from orchestra.transports.base import (
     RateLimited,
     TransportError,
 )
+from orchestra.transports.http import HttpTransport, Throttled
+from orchestra.transports.openai import (
+    AuthenticationFailed,
+    ContextLengthExceeded,
+    ModelNotFound,
+    NoCapacity,
+    OpenAITransport,
+    QuotaExhausted,
+)
+from orchestra.transports.signed_http import (
+    SignatureError,
+    SignatureFailure,
+    SignedHttpTransport,
+    UnsignableRoute,
+)
 
 __all__ = [
+    "AuthenticationFailed",
     "CallMeta",
     "CallReply",
     "CallTimeout",
+    "ContextLengthExceeded",
+    "HttpTransport",
     "InvalidResponse",
+    "ModelNotFound",
+    "NoCapacity",
+    "OpenAITransport",
     "ProducerFailed",
     "ProducerRejected",
     "ProducerUnavailable",
+    "QuotaExhausted",
     "RateLimited",
+    "SignatureError",
+    "SignatureFailure",
+    "SignedHttpTransport",
+    "Throttled",
     "TransportError",
+    "UnsignableRoute",
 ]

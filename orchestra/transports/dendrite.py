@@ -3,12 +3,19 @@
 Every call returns (or raises with) a `DendriteProof`: the request signature our Dendrite made, taken
 from the request as it was signed, and the axon's fields as its response headers state them. Nothing
 in a proof comes from the response body, which the answering axon controls.
+
+A `bt.StreamingSynapse` goes the way bittensor's `Dendrite.call_stream` sends it: the synapse's own
+`process_streaming_response` reads the body as it arrives and fills the synapse, then
+`extract_response_json` and the headers complete it. The body is bounded the same way. Verified on
+loopback with bittensor 10.5: an Axon streams with the headers of the synapse its forward was given,
+which carry no axon signature (as for non-streaming answers); refusals (401/403) carry a signed one.
 """
 
 import asyncio
 import collections
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -93,14 +100,26 @@ class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 answered = bt.Synapse.from_headers(response.headers).axon
-                raw = await _read_bounded(response.content, max_bytes)
-                if raw is None:
-                    return Exchange(
-                        synapse, sent, answered, response.status, "invalid", f"more than {max_bytes} bytes"
-                    )
-                if response.status != 200:
-                    return Exchange(synapse, sent, answered, response.status, "http_error", _message(raw))
-                self.process_server_response(response, strict_json(raw), synapse)
+                if response.status != 200 or not isinstance(synapse, bt.StreamingSynapse):
+                    raw = await _read_bounded(response.content, max_bytes)
+                    if raw is None:
+                        return Exchange(
+                            synapse,
+                            sent,
+                            answered,
+                            response.status,
+                            "invalid",
+                            f"more than {max_bytes} bytes",
+                        )
+                    if response.status != 200:
+                        return Exchange(synapse, sent, answered, response.status, "http_error", _message(raw))
+                    answer = strict_json(raw)
+                else:
+                    problem = await _read_stream(synapse, response, max_bytes)
+                    if problem is not None:
+                        return Exchange(synapse, sent, answered, 200, "invalid", problem)
+                    answer = synapse.extract_response_json(response)
+                self.process_server_response(response, answer, synapse)
                 return Exchange(synapse, sent, answered, 200, "ok")
         except asyncio.TimeoutError:
             return Exchange(synapse, sent, None, None, "timeout", f"no answer within {timeout:.1f}s")
@@ -108,6 +127,80 @@ class LocalDendrite(bt.Dendrite):  # type: ignore[misc]
             return Exchange(synapse, sent, None, None, "unavailable", str(exc) or type(exc).__name__)
         except ValueError as exc:  # pydantic's ValidationError included
             return Exchange(synapse, sent, None, None, "invalid", str(exc)[:300])
+
+
+async def _read_stream(
+    synapse: bt.StreamingSynapse, response: aiohttp.ClientResponse, max_bytes: int
+) -> str | None:
+    """Let a streaming synapse assemble itself from the response body, bounded to `max_bytes`.
+
+    Returns why the stream is unusable, or None. A transport failure under the stream (timeout, reset)
+    is raised even when the synapse's parser swallowed it, so it is classified as what it was.
+    """
+    content = _BoundedStream(response.content, max_bytes)
+    try:
+        async for _ in synapse.process_streaming_response(_StreamedResponse(response, content)):
+            pass
+        problem = None
+    except Exception as exc:  # a parser may fail any way; what it failed on is decided below
+        problem = f"the answer stream does not parse: {str(exc)[:300] or type(exc).__name__}"
+    if content.failure is not None:
+        raise content.failure
+    if content.overflowed:
+        return f"more than {max_bytes} bytes"
+    return problem
+
+
+class _BoundedStream:
+    """`response.content` as a streaming synapse reads it: ends past `max_bytes`, remembers why it ended."""
+
+    def __init__(self, stream: aiohttp.StreamReader, max_bytes: int) -> None:
+        self._stream = stream
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.overflowed = False
+        self.failure: BaseException | None = None
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        async for data in self._guard(self._stream.iter_any()):
+            yield data
+
+    async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
+        async for data in self._guard(self._stream.iter_chunked(n)):
+            yield data
+
+    async def read(self, n: int = -1) -> bytes:
+        if n >= 0:
+            data = await self._stream.read(n)
+            self._count(data)
+            return data
+        return b"".join([data async for data in self.iter_any()])
+
+    async def _guard(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for data in chunks:
+                self._count(data)
+                yield data
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            self.failure = exc
+            raise
+
+    def _count(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            self.overflowed = True
+            raise ValueError(f"the answer stream is longer than {self.max_bytes} bytes")
+
+
+class _StreamedResponse:
+    """The aiohttp response with its body replaced by a `_BoundedStream`."""
+
+    def __init__(self, response: aiohttp.ClientResponse, content: _BoundedStream) -> None:
+        self._response = response
+        self.content = content
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
 
 
 async def _read_bounded(stream: aiohttp.StreamReader, max_bytes: int) -> bytes | None:
@@ -146,7 +239,10 @@ class DendriteTransport:
     async def call(
         self, axon: Any, synapse: SynapseT, *, uid: int | None, timeout: float
     ) -> tuple[SynapseT, CallMeta]:
-        """Send `synapse` to `axon` and return the answered synapse. Raises a `TransportError`."""
+        """Send `synapse` to `axon` and return the answered synapse. Raises a `TransportError`.
+
+        A streaming synapse comes back assembled from its stream, or the call fails as an invalid answer.
+        """
         operation = type(synapse).__name__
         body_hash = synapse.body_hash  # what the Dendrite is about to sign
         started_ns = time.time_ns()

@@ -1,6 +1,12 @@
 """A real Dendrite against a real Axon (the SN13 stand-in) on 127.0.0.1."""
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import bittensor as bt
 import bittensor.utils.networking as networking
@@ -8,14 +14,16 @@ import pytest
 from aiohttp import web
 
 from orchestra.adapters.data_universe import CompressedMinerIndex, GetMinerIndex
+from orchestra.adapters.desearch import ScraperStreamingSynapse
 from orchestra.chain import ChainClient
 from orchestra.devnet.data_universe import DataUniverseEmulator
 from orchestra.devnet.servers import ThreadedAiohttpServer
 from orchestra.ports import free_port
-from orchestra.proofs import axon_message, dendrite_message, verify_signature
-from orchestra.transports import InvalidResponse, ProducerRejected, ProducerUnavailable
+from orchestra.proofs import axon_message, canonical_json, dendrite_message, verify_signature
+from orchestra.transports import CallTimeout, InvalidResponse, ProducerRejected, ProducerUnavailable
 from orchestra.transports.dendrite import DendriteTransport, LocalDendrite, synapse_body
 from tests.conftest import devnet_chain
+from tests.orchestra.adapters.fakes import recorded
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +183,162 @@ async def test_a_large_answer_arriving_in_many_chunks_is_read_whole(wallets: dic
         await transport.aclose()
         server.stop()
     assert answered.compressed_index_serialized == big
+
+
+# ----------------------------------------------------------------------------- streaming synapses
+
+STREAM = recorded("sn22_scraper_stream.json")
+
+
+def stream_body(chunks: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(chunk).encode() for chunk in chunks)
+
+
+@contextlib.contextmanager
+def streaming_axon(
+    wallets: dict[str, bt.Wallet],
+    pieces: Callable[[], Iterator[bytes]],
+    *,
+    release: threading.Event | None = None,
+) -> Iterator[bt.AxonInfo]:
+    """A stand-in axon that streams `pieces` for ScraperStreamingSynapse, each in its own write.
+
+    With `release`, it then holds the stream open until the test releases it."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "bt_header_axon_status_code": "200"}
+        )
+        await response.prepare(request)
+        for piece in pieces():
+            await response.write(piece)
+        if release is not None:
+            await asyncio.to_thread(release.wait)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/ScraperStreamingSynapse", answer)
+    app.router.add_post("/SwallowingScraper", answer)
+    server = ThreadedAiohttpServer(app).start()
+    try:
+        yield bt.AxonInfo(
+            version=1,
+            ip="127.0.0.1",
+            port=server.port,
+            ip_type=4,
+            hotkey=wallets["producer"].hotkey.ss58_address,
+            coldkey="",
+        )
+    finally:
+        if release is not None:
+            release.set()
+        server.stop()
+
+
+def odd_pieces(data: bytes, size: int = 7) -> Callable[[], Iterator[bytes]]:
+    return lambda: (data[i : i + size] for i in range(0, len(data), size))
+
+
+class SwallowingScraper(ScraperStreamingSynapse):
+    """Reads its stream the way upstream SN22 does: every error is logged and swallowed."""
+
+    async def process_streaming_response(self, response: Any) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for item in super().process_streaming_response(response):
+                yield item
+        except Exception:  # the upstream behaviour under test
+            pass
+
+
+def scraper() -> ScraperStreamingSynapse:
+    return ScraperStreamingSynapse(**STREAM["request"])
+
+
+async def test_a_streamed_answer_is_assembled_with_the_same_proof(wallets: dict[str, bt.Wallet]) -> None:
+    with streaming_axon(wallets, odd_pieces(stream_body(STREAM["chunks"]))) as axon:
+        transport = DendriteTransport(wallets["miner"])
+        try:
+            answered, meta = await transport.call(axon, scraper(), uid=3, timeout=5)
+        finally:
+            await transport.aclose()
+    assert isinstance(answered, ScraperStreamingSynapse)
+    assert answered.completion.startswith("**Prices**") and len(answered.search_results or []) == 2
+    assert answered.prompt == STREAM["request"]["prompt"]  # the request fields survive the merge
+    body = synapse_body(answered)
+    assert json.loads(canonical_json(body))["miner_tweets"][0]["id"] == "1850000000000000001"
+    proof = meta.proof
+    assert proof is not None and meta.status_code == 200 and meta.operation == "ScraperStreamingSynapse"
+    assert proof.dendrite_hotkey == wallets["miner"].hotkey.ss58_address
+    assert proof.axon_hotkey == wallets["producer"].hotkey.ss58_address
+    assert verify_signature(proof.dendrite_hotkey, dendrite_message(proof), proof.dendrite_signature)
+    assert proof.axon_signature is None  # a streamed answer carries no axon signature in 10.5
+
+
+async def test_a_garbage_stream_is_an_invalid_response(wallets: dict[str, bt.Wallet]) -> None:
+    data = stream_body(STREAM["chunks"][:2]) + b"\x00<html>upstream hiccup"
+    with streaming_axon(wallets, odd_pieces(data)) as axon:
+        transport = DendriteTransport(wallets["miner"])
+        try:
+            with pytest.raises(InvalidResponse, match=r"does not parse.*expected a JSON object") as caught:
+                await transport.call(axon, scraper(), uid=3, timeout=5)
+        finally:
+            await transport.aclose()
+    proof = caught.value.meta.proof
+    assert proof is not None and proof.dendrite_signature  # the failed call keeps its request signature
+
+
+@pytest.mark.parametrize("synapse_class", [ScraperStreamingSynapse, SwallowingScraper])
+async def test_an_endless_stream_is_cut_at_the_size_bound(
+    wallets: dict[str, bt.Wallet], synapse_class: type[ScraperStreamingSynapse]
+) -> None:
+    piece = json.dumps({"type": "text", "role": "summary", "content": "x" * 1_000}).encode()
+    with streaming_axon(wallets, lambda: itertools.repeat(piece, 10_000)) as axon:
+        transport = DendriteTransport(wallets["miner"], max_response_bytes=20_000)
+        try:
+            with pytest.raises(InvalidResponse, match="more than 20000 bytes"):
+                await transport.call(axon, synapse_class(prompt="q"), uid=3, timeout=10)
+        finally:
+            await transport.aclose()
+
+
+@pytest.mark.parametrize("synapse_class", [ScraperStreamingSynapse, SwallowingScraper])
+async def test_a_stalled_stream_is_a_timeout(
+    wallets: dict[str, bt.Wallet], synapse_class: type[ScraperStreamingSynapse]
+) -> None:
+    release = threading.Event()
+    with streaming_axon(wallets, lambda: iter([stream_body(STREAM["chunks"][:2])]), release=release) as axon:
+        transport = DendriteTransport(wallets["miner"])
+        try:
+            with pytest.raises(CallTimeout):
+                await transport.call(axon, synapse_class(prompt="q"), uid=3, timeout=0.5)
+        finally:
+            await transport.aclose()
+
+
+async def test_a_stream_cut_off_mid_object_is_an_invalid_response(wallets: dict[str, bt.Wallet]) -> None:
+    data = stream_body(STREAM["chunks"])[:-25]
+    with streaming_axon(wallets, odd_pieces(data)) as axon:
+        transport = DendriteTransport(wallets["miner"])
+        try:
+            with pytest.raises(InvalidResponse, match="ends inside a JSON object"):
+                await transport.call(axon, scraper(), uid=3, timeout=5)
+        finally:
+            await transport.aclose()
+
+
+async def test_a_refused_streaming_call_is_rejected(wallets: dict[str, bt.Wallet]) -> None:
+    async def refuse(_: web.Request) -> web.Response:
+        return web.json_response({"message": "Forbidden. Key is blacklisted: Low stake."}, status=403)
+
+    app = web.Application()
+    app.router.add_post("/ScraperStreamingSynapse", refuse)
+    server = ThreadedAiohttpServer(app).start()
+    axon = bt.AxonInfo(version=1, ip="127.0.0.1", port=server.port, ip_type=4, hotkey="5P", coldkey="")
+    transport = DendriteTransport(wallets["miner"])
+    try:
+        with pytest.raises(ProducerRejected, match=r"\(403\): Forbidden. Key is blacklisted: Low stake"):
+            await transport.call(axon, scraper(), uid=3, timeout=5)
+    finally:
+        await transport.aclose()
+        server.stop()

@@ -1,6 +1,8 @@
 import asyncio
+import email.utils
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -14,7 +16,7 @@ from orchestra.transports import (
     ProducerUnavailable,
     RateLimited,
 )
-from orchestra.transports.http import MAX_RESPONSE_BYTES, HttpTransport
+from orchestra.transports.http import MAX_RESPONSE_BYTES, HttpTransport, Throttled, retry_after
 from protocol.models import CallStatus
 
 
@@ -161,3 +163,70 @@ async def test_credentials_in_an_endpoint_url_never_reach_the_provider_host(
     )
     await transport.aclose()
     assert reply.meta.provider.host == f"127.0.0.1:{server.port}"
+
+
+@pytest.fixture(scope="module")
+def paced() -> Iterator[ThreadedAiohttpServer]:
+    async def raw(request: web.Request) -> web.Response:
+        body = await request.read()
+        return web.json_response({"bytes": body.decode(), "type": request.headers.get("Content-Type")})
+
+    async def limited(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"detail": "slow down"},
+            status=429,
+            headers=dict(request.query),  # the test picks the hint
+        )
+
+    app = web.Application()
+    app.router.add_post("/raw", raw)
+    app.router.add_post("/limited", limited)
+    running = ThreadedAiohttpServer(app).start()
+    yield running
+    running.stop()
+
+
+async def test_pre_serialised_bytes_are_sent_verbatim(paced: ThreadedAiohttpServer) -> None:
+    transport = HttpTransport()
+    exact = b'{ "b":1,\n"a" : "\xc3\xa9" }'  # spacing and order a JSON re-encoding would change
+    reply = await transport.request(
+        "POST", f"{paced.url}/raw", content=exact, headers={"Content-Type": "application/json"}, timeout=5
+    )
+    await transport.aclose()
+    assert reply.payload == {"bytes": exact.decode(), "type": "application/json"}
+
+
+async def test_a_body_is_given_one_way_only(paced: ThreadedAiohttpServer) -> None:
+    transport = HttpTransport()
+    with pytest.raises(ValueError, match="not both"):
+        await transport.request("POST", f"{paced.url}/raw", json_body={}, content=b"{}", timeout=5)
+    await transport.aclose()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Retry-After=12", 12.0),
+        ("retry-after-ms=1500&Retry-After=9", 1.5),
+        ("Retry-After=Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: retry now
+        ("Retry-After=soon", None),
+        ("Retry-After=999999", 3600.0),
+        ("", None),
+    ],
+)
+async def test_rate_limiting_carries_the_retry_after_hint(
+    paced: ThreadedAiohttpServer, query: str, expected: float | None
+) -> None:
+    transport = HttpTransport()
+    with pytest.raises(Throttled) as caught:
+        await transport.request("POST", f"{paced.url}/limited?{query}", json_body={}, timeout=5)
+    await transport.aclose()
+    assert isinstance(caught.value, RateLimited) and caught.value.transient
+    assert caught.value.retry_after_s == expected
+    assert caught.value.payload == {"detail": "slow down"}
+
+
+def test_an_http_date_retry_after_counts_from_now() -> None:
+    headers = httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"})
+    now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
+    assert retry_after(headers, now=now) == 30.0
