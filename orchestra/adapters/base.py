@@ -59,6 +59,14 @@ class Caller(Protocol):
         """Call the candidate's endpoint; `path` is appended to the route's base URL."""
         ...
 
+    async def fetch(self, url: str) -> CallReply:
+        """GET an absolute URL the producer handed out (a presigned download), with no credentials.
+
+        Only https URLs on public hosts are fetched (plain http and loopback only when the route
+        itself is on loopback, as in the devnet); anything else raises `AdapterError` unsent.
+        """
+        ...
+
 
 class AdapterError(Exception):
     """The producer answered, but not with something the adapter can use."""

@@ -12,7 +12,6 @@ aliases, subreddit as label).
 import datetime as dt
 import json
 import logging
-import time
 from collections import defaultdict
 from typing import Any, Tuple  # noqa: UP035 - Axon.attach compares the blacklist signature to typing.Tuple
 
@@ -31,8 +30,10 @@ from orchestra.adapters.data_universe import (
     RequestBudget,
     TimeBucket,
 )
-from orchestra.chain import ChainClient, MetagraphView
+from orchestra.chain import ChainClient
+from orchestra.devnet.callers import CallerLookup
 from orchestra.devnet.corpus import Corpus, load_corpus
+from orchestra.devnet.faults import FaultInjector, corrupt
 from orchestra.ports import LOOPBACK, free_port, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,10 @@ class DataUniverseEmulator:
         min_caller_stake: float = SN13_MIN_VALIDATOR_STAKE_TAO,
         requests_per_hour: int = SN13_REQUESTS_PER_HOUR,
         port: int | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.wallet = wallet
+        self.faults = faults
         self.chain = chain
         self.netuid = netuid
         self.min_caller_stake = min_caller_stake
@@ -106,8 +109,7 @@ class DataUniverseEmulator:
         for entity in entities if entities is not None else corpus_entities(load_corpus()):
             self.buckets[bucket_of(entity)].append(entity)
         self.served = {"GetMinerIndex": 0, "GetDataEntityBucket": 0}
-        self._graph: MetagraphView | None = None
-        self._graph_at = 0.0
+        self.callers = CallerLookup(chain, netuid)
         self.axon = bt.Axon(
             wallet=wallet, ip=LOOPBACK, port=self.port, external_ip=LOOPBACK, external_port=self.port
         )
@@ -138,13 +140,22 @@ class DataUniverseEmulator:
 
     async def get_miner_index(self, synapse: GetMinerIndex) -> GetMinerIndex:
         self.served["GetMinerIndex"] += 1
-        synapse.compressed_index_serialized = self.compressed_index().model_dump_json()
+        fault = await self.faults.before_synapse() if self.faults is not None else None
+        index = self.compressed_index().model_dump_json()
+        if fault is not None:
+            index = json.dumps(corrupt(json.loads(index), fault))
+        synapse.compressed_index_serialized = index
         return synapse
 
     async def get_bucket(self, synapse: GetDataEntityBucket) -> GetDataEntityBucket:
         self.served["GetDataEntityBucket"] += 1
+        fault = await self.faults.before_synapse() if self.faults is not None else None
         requested = synapse.data_entity_bucket_id
-        synapse.data_entities = list(self.buckets.get(requested, [])) if requested is not None else []
+        entities = list(self.buckets.get(requested, [])) if requested is not None else []
+        if fault is not None:
+            # A broken miner answers with entities whose content is not the JSON SN13 documents.
+            entities = [e.model_copy(update={"content": b"\x00garbage"}) for e in entities]
+        synapse.data_entities = entities
         return synapse
 
     async def blacklist_index(self, synapse: GetMinerIndex) -> Tuple[bool, str]:  # noqa: UP006
@@ -157,7 +168,7 @@ class DataUniverseEmulator:
         hotkey = synapse.dendrite.hotkey if synapse.dendrite else None
         if not hotkey:
             return True, "Missing hotkey"
-        neuron = self._metagraph(hotkey).by_hotkey(hotkey)
+        neuron = self.callers.neuron(hotkey)
         if neuron is None:
             return True, "Unrecognized hotkey"
         if not neuron.validator_permit or neuron.stake < self.min_caller_stake:
@@ -165,13 +176,3 @@ class DataUniverseEmulator:
         if not self.budget.take(hotkey, type(synapse).__name__):
             return True, f"Rate limit exceeded ({self.budget.per_hour} per hour)"
         return False, "Validator recognized"
-
-    def _metagraph(self, hotkey: str) -> MetagraphView:
-        stale = self._graph is None or (
-            hotkey not in self._graph.hotkeys and time.monotonic() - self._graph_at > 1.0
-        )
-        if stale:
-            self._graph = self.chain.metagraph(self.netuid)
-            self._graph_at = time.monotonic()
-        assert self._graph is not None
-        return self._graph

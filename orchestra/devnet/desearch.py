@@ -13,8 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestra.adapters.desearch import DATE_FILTERS, MAX_COUNT, MIN_COUNT, SEARCH_PATH, TOOLS
+from orchestra.adapters.desearch import (
+    DATE_FILTER_DAYS,
+    DATE_FILTERS,
+    MAX_COUNT,
+    MIN_COUNT,
+    SEARCH_PATH,
+    TOOLS,
+)
 from orchestra.devnet.corpus import Corpus, load_corpus, rank
+from orchestra.devnet.faults import FaultInjector
 from orchestra.devnet.servers import ThreadedAiohttpServer
 
 # The names the API accepted before the short tool names; Desearch's MCP server still sends them.
@@ -28,16 +36,6 @@ LEGACY_TOOLS = {
     "ArXiv Search": "arxiv",
 }
 RESULT_TYPES = ("ONLY_LINKS", "LINKS_WITH_FINAL_SUMMARY")
-_WINDOWS = {
-    "PAST_24_HOURS": 1,
-    "PAST_2_DAYS": 2,
-    "PAST_WEEK": 7,
-    "PAST_2_WEEKS": 14,
-    "PAST_MONTH": 31,
-    "PAST_2_MONTHS": 62,
-    "PAST_YEAR": 366,
-    "PAST_2_YEARS": 731,
-}
 STAND_IN_HEADER = {"X-Devnet-Stand-In": "desearch"}
 
 
@@ -57,11 +55,14 @@ class DesearchEmulator:
         corpus: Corpus | None = None,
         now: dt.datetime | None = None,
         port: int | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.api_key = api_key
         self.corpus = corpus or load_corpus()
-        self.now = now or _newest(self.corpus) + dt.timedelta(days=1)
-        app = web.Application(client_max_size=1024 * 1024)
+        self.now = now or newest_moment(self.corpus) + dt.timedelta(days=1)
+        app = web.Application(
+            client_max_size=1024 * 1024, middlewares=[faults.middleware] if faults is not None else []
+        )
         app.router.add_post(SEARCH_PATH, self.search)
         self.server = ThreadedAiohttpServer(app, port=port)
         self.requests = 0
@@ -94,7 +95,7 @@ class DesearchEmulator:
     def answer(
         self, *, prompt: str, tools: list[str], count: int, date_filter: str, result_type: str
     ) -> dict[str, Any]:
-        since = self.now - dt.timedelta(days=_WINDOWS[date_filter])
+        since = self.now - dt.timedelta(days=DATE_FILTER_DAYS[date_filter])
         out: dict[str, Any] = {}
         scores: dict[str, str] = {}
         if "web" in tools:
@@ -111,9 +112,9 @@ class DesearchEmulator:
             if tool in tools:
                 out[key] = []  # the bundled corpus has no documents from these sources
         if "twitter" in tools:
-            posts = [p for p in self.corpus.x if _moment(p["timestamp"]) >= since]
+            posts = [p for p in self.corpus.x if moment(p["timestamp"]) >= since]
             order = rank(prompt, [p["text"] for p in posts])[:count]
-            out["tweets"] = [_tweet(posts[i]) for i in order]
+            out["tweets"] = [tweet_json(posts[i]) for i in order]
             scores.update({t["id"]: _grade(n) for n, t in enumerate(out["tweets"])})
         pages = out.get("search", [])
         summary = " ".join(page["snippet"] for page in pages[:3])
@@ -130,7 +131,7 @@ class DesearchEmulator:
         since: dt.datetime,
         scores: dict[str, str],
     ) -> list[dict[str, str]]:
-        recent = [d for d in documents if _moment(d["published"]) >= since]
+        recent = [d for d in documents if moment(d["published"]) >= since]
         order = rank(prompt, [f"{d['title']} {d['snippet']}" for d in recent])[:count]
         link = "url" if self.drifted else "link"
         pages = [
@@ -215,13 +216,13 @@ def _grade(position: int) -> str:
     return "HIGH" if position < 3 else "MEDIUM" if position < 6 else "LOW"
 
 
-def _moment(value: str) -> dt.datetime:
+def moment(value: str) -> dt.datetime:
     moment = dt.datetime.fromisoformat(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def _newest(corpus: Corpus) -> dt.datetime:
-    moments = [_moment(d["published"]) for d in corpus.web] + [_moment(p["timestamp"]) for p in corpus.x]
+def newest_moment(corpus: Corpus) -> dt.datetime:
+    moments = [moment(d["published"]) for d in corpus.web] + [moment(p["timestamp"]) for p in corpus.x]
     return max(moments)
 
 
@@ -234,8 +235,8 @@ def _reddit_as_page(post: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tweet(post: dict[str, Any]) -> dict[str, Any]:
-    created = _moment(post["timestamp"]).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+def tweet_json(post: dict[str, Any]) -> dict[str, Any]:
+    created = moment(post["timestamp"]).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     username = post["username"]
     return {
         "user": {

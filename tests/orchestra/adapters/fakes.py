@@ -69,3 +69,10 @@ class ScriptedCaller:
         if isinstance(answer, BaseException):
             raise answer
         return self._reply(f"{method} {path}", answer)
+
+    async def fetch(self, url: str) -> CallReply:
+        self.calls.append((f"FETCH {url}", None, None))
+        answer = self._answer(url, None)
+        if isinstance(answer, BaseException):
+            raise answer
+        return self._reply(f"GET {url}", answer)
