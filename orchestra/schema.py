@@ -599,6 +599,13 @@ def _scalar_annotation(node: ScalarNode) -> Any:
     return Annotated[float, bounds]
 
 
+@functools.lru_cache(maxsize=1024)
+def scalar_adapter(node: ScalarNode) -> TypeAdapter[Any]:
+    """A validator for one scalar under exactly the rules a result model applies to it (strict types,
+    bounds, pattern, format), so a value checked here is a value the whole result accepts."""
+    return TypeAdapter(_scalar_annotation(node), config=ConfigDict(strict=True, allow_inf_nan=False))
+
+
 def _annotation(node: Node, name: str) -> Any:
     if isinstance(node, ScalarNode):
         return _scalar_annotation(node)

@@ -8,24 +8,54 @@ field's type and the words in its name:
 * name-like fields take the entity's name; link-like fields its source URLs; date-like fields the
   newest publication date;
 * price-like fields take amounts attributed to the entity ("H100 at $2.49/hr" -> {"H100": "$2.49/hr"});
-  a price-like number outside an entity takes the lowest comparable price observed;
+  a price-like number outside an entity takes the lowest comparable price observed (same label,
+  currency and unit);
 * strengths/weaknesses-like lists take the phrases that follow praise or complaint cues;
 * other text fields take the most relevant sentence, or for rationale/summary fields an explanation
   composed from the extracted figures.
 
-Every value records the receipts its sentences came from. Nothing is invented: a field with no
-supporting evidence is left out (or null), and the result is validated against the schema before it
-is returned; a result that does not validate raises `SynthesisError` carrying the JSON paths.
+Values pass through `orchestra.coercion` on their way in (figures, money, dates, bounds, formats), and
+list items that say the same thing or name the same URL are merged. Every value records the receipts
+its sentences came from, list items each their own. Nothing is invented: a field with no supporting
+evidence is left out (or null), and the result is validated against the schema before it is returned;
+a result that does not validate raises `SynthesisError` carrying the JSON paths.
+
+`LlmSynthesizer` (the last section) asks a language model instead, checks every value of its answer
+against the records it cites, re-asks with the problems, and falls back to the rules. Both are called
+through the async `Synthesizer` interface (`AsyncRuleSynthesizer` wraps the rules).
 """
 
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from orchestra.adapters.base import Record
-from orchestra.errors import ResultValidationError, SynthesisError
+from orchestra.coercion import (
+    CoercionError,
+    coerce,
+    coerce_date,
+    coerce_datetime,
+    coerce_list,
+    coerce_number,
+    coerce_scalar,
+    dates_in,
+    figures_in,
+    normalise_text,
+    numbers_in,
+    parse_money,
+    parse_when,
+)
+from orchestra.errors import FieldError, ResultValidationError, SynthesisError
+from orchestra.llm import ChatModel, LlmUnavailable
 from orchestra.planner.analysis import STOPWORDS, ObjectiveFacts, content_tokens, field_terms, tokens, words
 from orchestra.schema import (
     CompiledSchema,
@@ -36,8 +66,11 @@ from orchestra.schema import (
     ObjectNode,
     ScalarNode,
     child_path,
+    iter_leaf_paths,
     json_path,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_LIST_ITEMS = 5
 MAX_ITEM_CHARS = 200
@@ -138,14 +171,17 @@ class Amount:
     label: str
     owner: str | None
     sentence: Sentence
+    currency: str = "USD"
+    per: str | None = None  # "hour", "month", "gb", ...: prices are compared only per the same unit
 
 
 @dataclass
 class Supported:
-    """A value and the receipts that support it."""
+    """A value and the receipts that support it; for a list of scalars, `items` holds each item's own."""
 
     value: Any
     receipts: set[int] = field(default_factory=set)
+    items: list[set[int]] | None = None
 
 
 class Evidence:
@@ -217,8 +253,21 @@ class Evidence:
                 sentence.record_number
             )
             label = _label(sentence.text, match.start(), unit, products, self.entities)
-            value = float(match.group("num").replace(",", ""))
-            out.append(Amount(text=text, value=value, label=label, owner=owner, sentence=sentence))
+            try:
+                money = parse_money(text)
+            except CoercionError:  # a figure the money rules cannot read is not offered as a price
+                continue
+            out.append(
+                Amount(
+                    text=text,
+                    value=money.amount,
+                    label=label,
+                    owner=owner,
+                    sentence=sentence,
+                    currency=money.currency,
+                    per=money.per,
+                )
+            )
         return out
 
     def scope(self, entity: str) -> list[Sentence]:
@@ -343,10 +392,14 @@ def _polarity(sentence: Sentence) -> int:
 
 @dataclass(frozen=True)
 class Synthesis:
+    """A schema-valid result; `provenance` maps JSON paths of its values (fields, and list items) to the
+    indices of the receipts whose evidence states them. `by` names the synthesiser that built it."""
+
     result: dict[str, Any]
     provenance: dict[str, list[int]]
     filled: int
     total: int
+    by: Literal["rules", "llm"] = "rules"
 
 
 class RuleSynthesizer:
@@ -402,6 +455,8 @@ class _Filler:
             self.filled += 1
             out[spec.name] = supported.value
             self.provenance[child] = supported.receipts
+            for index, receipts in enumerate(supported.items or []):
+                self.provenance[child_path(child, index)] = receipts
         return out
 
     def value(
@@ -455,15 +510,21 @@ class _Filler:
             found = [(a.value, a.sentence) for a in self._money(terms, scope, entity)] or self._figures(
                 terms, scope
             )
-            if node.item.kind == "int":
-                found = [(value, sentence) for value, sentence in found if value.is_integer()]
-            found = found[:limit]
-            if not found:
+            coerced = [
+                (value, sentence)
+                for number, sentence in found
+                if (value := _coerced(node.item, number)) is not None
+            ][:limit]
+            if not coerced:
                 return None
-            values = [int(value) if node.item.kind == "int" else value for value, _ in found]
-            return Supported(values, {sentence.receipt for _, sentence in found})
+            return Supported(
+                [value for value, _ in coerced],
+                {sentence.receipt for _, sentence in coerced},
+                [{sentence.receipt} for _, sentence in coerced],
+            )
         if isinstance(node.item, ScalarNode) and node.item.kind == "str":
-            return self.phrases(terms, scope, entity, limit=limit)
+            phrases = self.phrases(terms, scope, entity, limit=limit, item=node.item)
+            return phrases if phrases is None or phrases.value else None
         return None
 
     # ----------------------------------------------------------------- leaves
@@ -472,14 +533,14 @@ class _Filler:
         self, node: ScalarNode, terms: set[str], scope: list[Sentence], entity: str | None
     ) -> Supported | None:
         if node.enum is not None:
-            return self._enum(node, terms, scope)
+            return _fit(node, self._enum(node, terms, scope))
         if node.kind == "str":
-            return _fit_text(node, self.text(terms, scope, entity))
+            return _fit(node, self.text(terms, scope, entity, date_time=node.format == "date-time"))
         if node.kind == "bool":
-            return self._boolean(terms, scope)
+            return _fit(node, self._boolean(terms, scope))
         if node.kind == "int" and terms & COUNT_FIELDS:
             records = {s.record.url or id(s.record): s.receipt for s in scope}
-            return Supported(len(records), set(records.values())) if records else None
+            return _fit(node, Supported(len(records), set(records.values()))) if records else None
         amounts = self._money(terms, scope, entity)
         if amounts:
             chosen = self._lowest_comparable(amounts) if entity is None else _typical(amounts)
@@ -490,13 +551,13 @@ class _Filler:
                 return None
             number = Counter(value for value, _ in figures).most_common(1)[0][0]
             receipt = next(sentence.receipt for value, sentence in figures if value == number)
-        if node.kind == "int":
-            if not number.is_integer():
-                return None
-            return Supported(int(number), {receipt})
-        return Supported(number, {receipt})
+        return _fit(node, Supported(number, {receipt}))
 
-    def text(self, terms: set[str], scope: list[Sentence], entity: str | None) -> Supported | None:
+    def text(
+        self, terms: set[str], scope: list[Sentence], entity: str | None, *, date_time: bool = False
+    ) -> Supported | None:
+        """The text a field's words ask for; a date-like field gets the newest publication date, as a
+        date-time when `date_time`."""
         if not scope:
             return None
         if terms & NAME_TERMS:
@@ -506,12 +567,9 @@ class _Filler:
             return Supported(name, {s.receipt for s in self.evidence.scope(name)})
         if terms & URL_TERMS:
             urls = self._urls(scope, entity)
-            return Supported(urls[0][0], {urls[0][1]}) if urls else None
+            return Supported(urls[0][0], urls[0][1]) if urls else None
         if terms & DATE_TERMS:
-            dated = sorted(
-                ((s.record.published, s.receipt) for s in scope if s.record.published), reverse=True
-            )
-            return Supported(dated[0][0][:10], {dated[0][1]}) if dated else None
+            return _newest(scope, date_time=date_time)
         if terms & SENTIMENT_FIELDS:
             polarities = [(_polarity(s), s.receipt) for s in scope]
             score = sum(p for p, _ in polarities)
@@ -533,15 +591,23 @@ class _Filler:
         return Supported(best.text[: MAX_ITEM_CHARS * 2], {best.receipt})
 
     def phrases(
-        self, terms: set[str], scope: list[Sentence], entity: str | None, *, limit: int = MAX_LIST_ITEMS
+        self,
+        terms: set[str],
+        scope: list[Sentence],
+        entity: str | None,
+        *,
+        limit: int = MAX_LIST_ITEMS,
+        item: ScalarNode | None = None,
     ) -> Supported | None:
+        """A list of short texts; items that say the same thing (or are the same URL) are merged, with the
+        union of their receipts, and with `item` each must fit that node or is left out."""
         if terms & NAME_TERMS and entity is None:
-            names = self.evidence.subjects[:limit]
-            receipts = {s.receipt for name in names for s in self.evidence.scope(name)}
-            return Supported(names, receipts) if names else None
+            named = [
+                (name, {s.receipt for s in self.evidence.scope(name)}) for name in self.evidence.subjects
+            ]
+            return _listed(_fit_items(item, named)[:limit])
         if terms & URL_TERMS:
-            urls = self._urls(scope, entity)[:limit]
-            return Supported([u for u, _ in urls], {r for _, r in urls}) if urls else None
+            return _listed(_fit_items(item, self._urls(scope, entity))[:limit])
         cues = _NEGATIVE if terms & NEGATIVE_FIELDS else _POSITIVE if terms & POSITIVE_FIELDS else None
         found: dict[str, set[int]] = {}
         if cues is not None:
@@ -552,10 +618,10 @@ class _Filler:
             ranked = sorted(scope, key=lambda s: -self.evidence.relevance(s, terms))
             for sentence in ranked:
                 found.setdefault(sentence.text[:MAX_ITEM_CHARS], set()).add(sentence.receipt)
-        items = _dedupe(found)[:limit]
-        if not items:
-            return None
-        return Supported([text for text, _ in items], {r for _, receipts in items for r in receipts})
+        merged = sorted(
+            dedupe((t, r) for t, r in found.items() if content_tokens(t)), key=lambda i: -len(i[1])
+        )
+        return _listed(_fit_items(item, merged)[:limit])
 
     def mapping(self, terms: set[str], scope: list[Sentence], entity: str | None) -> Supported | None:
         amounts = [
@@ -591,18 +657,24 @@ class _Filler:
     def _figures(self, terms: set[str], scope: list[Sentence]) -> list[tuple[float, Sentence]]:
         """Plain numbers ("99.95% uptime", "512 GPUs") from sentences that use one of the field's words."""
         wanted = {t for t in terms if len(t) > 2}
-        return [
-            (float(match.group(0).replace(",", "")), sentence)
-            for sentence in scope
-            if sentence.words & wanted
-            for match in _FIGURE.finditer(sentence.text)
-        ]
+        found = []
+        for sentence in scope:
+            if sentence.words & wanted:
+                for match in _FIGURE.finditer(sentence.text):
+                    try:
+                        found.append((coerce_number(match.group(0)), sentence))
+                    except CoercionError:  # "10000,000": no single reading, so no figure
+                        continue
+        return found
 
     def _lowest_comparable(self, amounts: list[Amount]) -> Amount:
-        """The cheapest price among entity-owned amounts sharing the most common label."""
+        """The cheapest price among entity-owned amounts sharing the most common label, currency and unit
+        ($1.99/hr and €1.50/hr, or $1.99/hr and $900/mo, are not compared)."""
         owned = [a for a in amounts if a.owner is not None] or amounts
-        label = Counter(a.label for a in owned).most_common(1)[0][0]
-        return min((a for a in owned if a.label == label), key=lambda a: (a.value, -len(a.text)))
+        kind = Counter((a.label, a.currency, a.per) for a in owned).most_common(1)[0][0]
+        return min(
+            (a for a in owned if (a.label, a.currency, a.per) == kind), key=lambda a: (a.value, -len(a.text))
+        )
 
     def _explanation(self, terms: set[str], scope: list[Sentence], entity: str | None) -> Supported | None:
         owned = [a for a in self.evidence.amounts if a.owner is not None and a.sentence in scope]
@@ -628,17 +700,14 @@ class _Filler:
             return None
         return Supported(" ".join(s.text for s in ranked), {s.receipt for s in ranked})
 
-    def _urls(self, scope: list[Sentence], entity: str | None = None) -> list[tuple[str, int]]:
-        """Source URLs, pages about the entity alone first, then web pages, then posts."""
-        seen: dict[str, int] = {}
+    def _urls(self, scope: list[Sentence], entity: str | None = None) -> list[tuple[str, set[int]]]:
+        """Source URLs, pages about the entity alone first, then web pages, then posts; one URL seen in
+        several records (or written differently: "www.", a trailing slash) once, with all their receipts."""
 
         def order(s: Sentence) -> tuple[bool, bool]:
             return self.evidence.sole_entity.get(s.record_number) != entity, s.record.kind != "web_page"
 
-        for sentence in sorted(scope, key=order):
-            if sentence.record.url:
-                seen.setdefault(sentence.record.url, sentence.receipt)
-        return list(seen.items())
+        return dedupe((s.record.url, {s.receipt}) for s in sorted(scope, key=order) if s.record.url)
 
     def _boolean(self, terms: set[str], scope: list[Sentence]) -> Supported | None:
         content = {t for t in terms if t not in {"is", "has", "supports", "offers", "available"}}
@@ -663,19 +732,60 @@ class _Filler:
         return Supported(option, receipts[option])
 
 
-def _fit_text(node: ScalarNode, supported: Supported | None) -> Supported | None:
-    """Shorten a quote to `maxLength` at a word boundary; refuse one the other constraints reject."""
+def _fit(node: ScalarNode, supported: Supported | None) -> Supported | None:
+    """The value coerced to what `node` asks for (a quote shortened to `maxLength` at a word boundary); None
+    when it cannot meet the node's constraints, so the field is left out rather than bent to fit."""
     if supported is None:
         return None
-    text = str(supported.value)
-    if node.max_length is not None and len(text) > node.max_length:
-        cut = text[: node.max_length]
-        text = cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut
-    if node.min_length is not None and len(text) < node.min_length:
+    value = _coerced(node, supported.value, shorten=True)
+    return None if value is None else Supported(value, supported.receipts)
+
+
+def _coerced(node: ScalarNode, value: Any, *, shorten: bool = False) -> Any:
+    try:
+        return coerce_scalar(node, value, shorten=shorten)
+    except CoercionError:
         return None
-    if node.pattern is not None and not re.search(node.pattern, text):
+
+
+def _fit_items(item: ScalarNode | None, found: list[tuple[Any, set[int]]]) -> list[tuple[Any, set[int]]]:
+    if item is None:
+        return found
+    fitted = [(_coerced(item, value), receipts) for value, receipts in found]
+    return [(value, receipts) for value, receipts in fitted if value is not None]
+
+
+def _listed(items: list[tuple[Any, set[int]]]) -> Supported | None:
+    if not items:
         return None
-    return Supported(text, supported.receipts)
+    return Supported(
+        [value for value, _ in items], {r for _, receipts in items for r in receipts}, [r for _, r in items]
+    )
+
+
+def _newest(scope: list[Sentence], *, date_time: bool) -> Supported | None:
+    """The newest publication date in scope (a record's own `published`, never a date guessed from text)."""
+    dated: list[tuple[dt.datetime, str, int]] = []
+    for sentence in scope:
+        if sentence.record.published:
+            try:
+                when = _instant(parse_when(sentence.record.published))
+            except CoercionError:
+                continue
+            dated.append((when, sentence.record.published, sentence.receipt))
+    if not dated:
+        return None
+    newest = max(when for when, _, _ in dated)
+    raw = next(text for when, text, _ in dated if when == newest)
+    value = coerce_datetime(raw) if date_time else coerce_date(raw)
+    return Supported(value, {receipt for when, _, receipt in dated if when == newest})
+
+
+def _instant(when: dt.date | dt.datetime) -> dt.datetime:
+    """A comparable UTC instant: a date is its midnight, a time without a zone is taken as UTC."""
+    if not isinstance(when, dt.datetime):
+        return dt.datetime(when.year, when.month, when.day, tzinfo=dt.timezone.utc)
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
 
 
 def _drop_optional(
@@ -764,14 +874,625 @@ def _clean_phrase(phrase: str, entity: str | None) -> str:
     return cleaned[:1].upper() + cleaned[1:] if cleaned else cleaned
 
 
-def _dedupe(found: dict[str, set[int]]) -> list[tuple[str, set[int]]]:
-    merged: dict[str, tuple[str, set[int]]] = {}
-    for text, receipts in found.items():
-        key = " ".join(content_tokens(text))
-        if not text or not key:
-            continue
+def dedupe(items: Iterable[tuple[Any, set[int]]]) -> list[tuple[Any, set[int]]]:
+    """List items merged when they say the same thing: the same URL (ignoring scheme, "www.", a trailing
+    slash, fragments and utm_ parameters), the same words (ignoring case and punctuation), or the same
+    value. The first wording is kept, with the union of every duplicate's receipts, in first-seen order."""
+    merged: dict[str, tuple[Any, set[int]]] = {}
+    for value, receipts in items:
+        key = item_key(value)
         if key in merged:
             merged[key][1].update(receipts)
         else:
-            merged[key] = (text, set(receipts))
-    return sorted(merged.values(), key=lambda item: -len(item[1]))
+            merged[key] = (value, set(receipts))
+    return list(merged.values())
+
+
+def item_key(value: Any) -> str:
+    """What two list items must share to count as one (see `dedupe`)."""
+    if isinstance(value, str):
+        url = url_key(value)
+        if url is not None:
+            return "url:" + url
+        return "text:" + (" ".join(tokens(value)) or " ".join(value.casefold().split()))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"number:{float(value)!r}"
+    return "json:" + json.dumps(value, sort_keys=True, default=str)
+
+
+def url_key(text: str) -> str | None:
+    """A URL in the form two links to the same page share; None when `text` is not an http(s) URL."""
+    candidate = text.strip()
+    if " " in candidate:
+        return None
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    host = parts.netloc.lower().removeprefix("www.")
+    query = "&".join(sorted(q for q in parts.query.split("&") if q and not q.lower().startswith("utm_")))
+    return host + (parts.path.rstrip("/") or "") + (f"?{query}" if query else "")
+
+
+# ==================================================================================================
+# The async interface the miner calls, and the LLM synthesiser
+# ==================================================================================================
+
+
+class Synthesizer(Protocol):
+    """Evidence records -> a schema-valid `Synthesis`, or `SynthesisError` when none can be built."""
+
+    async def synthesise(
+        self, schema: CompiledSchema, facts: ObjectiveFacts, records: list[Record]
+    ) -> Synthesis: ...
+
+
+class AsyncRuleSynthesizer:
+    """The rule synthesiser behind the async `Synthesizer` interface. It is CPU-bound, so it runs in a
+    worker thread and the event loop keeps serving other requests meanwhile."""
+
+    def __init__(self, rules: RuleSynthesizer | None = None) -> None:
+        self.rules = rules or RuleSynthesizer()
+
+    async def synthesise(
+        self, schema: CompiledSchema, facts: ObjectiveFacts, records: list[Record]
+    ) -> Synthesis:
+        return await asyncio.to_thread(self.rules.synthesise, schema, facts, records)
+
+
+MAX_RECORD_CHARS = 1_500  # of one record's text in the prompt
+MAX_EVIDENCE_CHARS = 24_000  # of all records in the prompt; the first records that fit are shown
+MAX_ANSWER_CHARS = 256 * 1024
+MAX_LISTED_PROBLEMS = 20  # per kind, in a re-ask
+MIN_QUOTE_CHARS = 4  # shorter text must be a whole word of a record ("AI" is inside too many words)
+MIN_TOKEN_OVERLAP = 0.8  # of a paraphrase's words that must occur in the records it cites
+_WILDCARD = -1  # "[*]" in a cited path: any item of that list
+
+_SYSTEM_PROMPT = """You turn research evidence into JSON that matches a target JSON Schema.
+Rules:
+- Use only what the numbered evidence records state. Add no outside knowledge, estimates or guesses.
+- If no record supports a value, leave an optional field out (or null where the schema allows null).
+- Copy names, quotes, prices and dates as the records write them; give numbers as JSON numbers.
+- Cite the records behind every value in "sources": each key is a JSON path into "result", such as
+  "$.competitors[0].name" or "$.tags[2]", and each value is the list of record numbers it comes from.
+- Reply with one JSON object {"result": {...}, "sources": {...}} and nothing else."""
+
+
+class LlmSynthesizer:
+    """Synthesis by a language model with structured output, checked like untrusted input.
+
+    The model sees the evidence records numbered [0..n] (bounded in size), the target JSON Schema and
+    the objective's facts, and answers `{"result": ..., "sources": {json path: [record numbers]}}`. Every
+    leaf is then coerced (`orchestra.coercion`) and must be supported by the records it cites: text as a
+    quote or a close paraphrase whose figures the records state, numbers and dates as stated there,
+    booleans and enum values by at least one cited record. An unsupported or uncoercible optional value
+    (an optional field, an item of a list of scalars) is dropped; a required one is an error. A result
+    with errors, or one that does not validate, is re-asked with the problems listed, at most
+    `max_reasks` times; after that, or at once when the model is unavailable, the rule synthesiser
+    answers instead. The one leniency is in the last answer: a list item (or optional object) whose
+    required value is unsupported is left out whole instead of failing the answer. Whatever is returned
+    has been validated against the schema.
+    """
+
+    def __init__(
+        self,
+        chat: ChatModel,
+        fallback: RuleSynthesizer,
+        *,
+        max_reasks: int = 2,
+        max_evidence_chars: int = MAX_EVIDENCE_CHARS,
+    ) -> None:
+        if max_reasks < 0:
+            raise ValueError("max_reasks must be >= 0")
+        self.chat = chat
+        self.fallback = fallback
+        self.max_reasks = max_reasks
+        self.max_evidence_chars = max_evidence_chars
+
+    async def synthesise(
+        self, schema: CompiledSchema, facts: ObjectiveFacts, records: list[Record]
+    ) -> Synthesis:
+        shown, evidence = _evidence_prompt(records, self.max_evidence_chars)
+        if not shown:
+            return await self._fall_back(schema, facts, records, "no evidence to show the model")
+        messages = [
+            {"role": "system", "content": _SYSTEM_PROMPT},
+            {"role": "user", "content": _task_prompt(schema, facts, evidence)},
+        ]
+        answer_schema = _answer_schema(schema, len(shown))
+        for attempt in range(1, self.max_reasks + 2):
+            try:
+                content = await self.chat.complete(messages, purpose="synthesis", json_schema=answer_schema)
+            except LlmUnavailable as exc:
+                return await self._fall_back(
+                    schema, facts, records, f"the model is unavailable: {exc.message}"
+                )
+            review = _review(schema, content, shown, last=attempt == self.max_reasks + 1)
+            if review.synthesis is not None:
+                return _checked(schema, review.synthesis)
+            log.info("synthesis answer %d rejected: %s", attempt, "; ".join(map(str, review.errors[:5])))
+            messages.append({"role": "assistant", "content": content[:MAX_ANSWER_CHARS]})
+            messages.append({"role": "user", "content": _reask_prompt(review)})
+        return await self._fall_back(
+            schema, facts, records, f"{self.max_reasks + 1} answers of the model did not hold up"
+        )
+
+    async def _fall_back(
+        self, schema: CompiledSchema, facts: ObjectiveFacts, records: list[Record], reason: str
+    ) -> Synthesis:
+        log.info("rule synthesis instead of the model: %s", reason)
+        synthesis = await asyncio.to_thread(self.fallback.synthesise, schema, facts, records)
+        return _checked(schema, synthesis)
+
+
+def _checked(schema: CompiledSchema, synthesis: Synthesis) -> Synthesis:
+    """The last gate: whatever a synthesiser built, only a result that validates leaves this module."""
+    try:
+        result = schema.validate(synthesis.result)
+    except ResultValidationError as exc:
+        raise SynthesisError(f"synthesis produced an invalid result: {exc.message}") from None
+    return replace(synthesis, result=result)
+
+
+# -------------------------------------------------------------------------------------------- prompt
+
+
+def _evidence_prompt(records: list[Record], budget: int) -> tuple[list[Record], str]:
+    """The records the model is shown, numbered by position, and their text; the first ones that fit."""
+    shown: list[Record] = []
+    parts: list[str] = []
+    used = 0
+    for record in records:
+        if not (record.text or record.title):
+            continue
+        head = [f"[{len(shown)}] {record.kind} from {record.source}"]
+        if record.title:
+            head.append(f"title: {_clip(normalise_text(record.title), 300)}")
+        if record.url:
+            head.append(f"url: {_clip(record.url, 300)}")
+        if record.author:
+            head.append(f"author: {_clip(record.author, 80)}")
+        if record.published:
+            head.append(f"published: {_clip(record.published, 40)}")
+        if record.metrics:
+            head.append("metrics: " + ", ".join(f"{k}={v:g}" for k, v in list(record.metrics.items())[:12]))
+        entry = " | ".join(head) + "\n" + _clip(normalise_text(record.text), MAX_RECORD_CHARS)
+        if used + len(entry) > budget:
+            break
+        shown.append(record)
+        parts.append(entry)
+        used += len(entry) + 2
+    return shown, "\n\n".join(parts)
+
+
+def _task_prompt(schema: CompiledSchema, facts: ObjectiveFacts, evidence: str) -> str:
+    about = []
+    if facts.keywords:
+        about.append("keywords: " + ", ".join(facts.keywords))
+    if facts.entities:
+        about.append("names: " + ", ".join(facts.entities))
+    if facts.wanted_count is not None:
+        about.append(f"items wanted: {facts.wanted_count}")
+    if facts.start_date:
+        about.append(f"period: {facts.start_date} to {facts.end_date or 'now'}")
+    return "\n\n".join(
+        [
+            "The objective is about " + ("; ".join(about) if about else "the evidence below") + ".",
+            'Target schema (JSON Schema) of "result":\n'
+            + json.dumps(schema.json_schema(), separators=(",", ":")),
+            "Evidence records:\n" + evidence,
+            'Answer with {"result": <object valid against the schema>, '
+            '"sources": {"<JSON path in result>": [<record numbers>]}}.',
+        ]
+    )
+
+
+def _answer_schema(schema: CompiledSchema, record_count: int) -> dict[str, Any]:
+    """The structured-output schema of an answer: the target schema's result plus its citations."""
+    citation = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": record_count - 1}}
+    return {
+        "type": "object",
+        "properties": {
+            "result": schema.json_schema(),
+            "sources": {"type": "object", "additionalProperties": citation},
+        },
+        "required": ["result", "sources"],
+        "additionalProperties": False,
+    }
+
+
+def _reask_prompt(review: "_Review") -> str:
+    lines = [
+        "Your answer cannot be used yet. Fix these problems and answer again with the whole JSON object:"
+    ]
+    lines += _listed_problems(review.errors)
+    if review.dropped:
+        lines.append(
+            "These values were left out because the records you cited do not state them or they do not fit "
+            "the schema; cite the records that state them, or leave them out:"
+        )
+        lines += _listed_problems(review.dropped)
+    lines.append("Use only what the numbered records state.")
+    return "\n".join(lines)
+
+
+def _listed_problems(problems: list[FieldError]) -> list[str]:
+    lines = [f"- {p.path}: {p.message}" for p in problems[:MAX_LISTED_PROBLEMS]]
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        lines.append(f"- ... and {len(problems) - MAX_LISTED_PROBLEMS} more")
+    return lines
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+# -------------------------------------------------------------------------------------------- answer
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class _Review:
+    synthesis: Synthesis | None
+    errors: list[FieldError] = field(default_factory=list)
+    dropped: list[FieldError] = field(default_factory=list)
+
+
+def _review(schema: CompiledSchema, content: str, records: list[Record], *, last: bool) -> _Review:
+    """Parse, coerce, verify and validate one answer: a `Synthesis`, or the problems to re-ask about.
+
+    Parts left out because a required value inside them is unsupported (a list item with a made-up
+    price) are problems while the model can still be asked again; in the `last` answer they are simply
+    left out, as what remains is supported and valid."""
+    try:
+        answer = _parse_answer(content)
+    except ValueError as exc:
+        return _Review(None, [FieldError("$", str(exc))])
+    check = _AnswerCheck(records, _parse_sources(answer.get("sources"), len(records)))
+    try:
+        result = check.object(schema.root, answer["result"], (), "$")
+    except _Rejected as exc:
+        return _Review(None, exc.errors + check.broken, check.dropped)
+    try:
+        normalised = schema.validate(result)
+    except ResultValidationError as exc:
+        return _Review(None, exc.errors + check.broken, check.dropped)
+    if check.broken and not last:
+        return _Review(None, check.broken, check.dropped)
+    leaves = [value for _, _, value in iter_leaf_paths(schema.root, normalised)]
+    synthesis = Synthesis(
+        result=normalised,
+        provenance={path: sorted(receipts) for path, receipts in check.provenance.items() if receipts},
+        filled=sum(1 for value in leaves if value not in (None, [], {}, "")),
+        total=len(leaves),
+        by="llm",
+    )
+    if not synthesis.filled:  # nothing left that the records support: the rules may still find something
+        return _Review(
+            None, [FieldError("$", "no field is filled with a value the cited records state")], check.dropped
+        )
+    return _Review(synthesis, [], check.dropped)
+
+
+def _parse_answer(content: str) -> dict[str, Any]:
+    if len(content) > MAX_ANSWER_CHARS:
+        raise ValueError(f"the answer is {len(content)} characters long; the limit is {MAX_ANSWER_CHARS}")
+    text = content.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, re.S)
+    if fenced:
+        text = fenced.group(1)
+    if not text.startswith("{"):
+        start, end = text.find("{"), text.rfind("}")
+        if start < 0 or end < start:
+            raise ValueError("the answer holds no JSON object")
+        text = text[start : end + 1]
+    try:
+        answer = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"the answer is not valid JSON: {exc}") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+        raise ValueError('the answer must be an object {"result": {...}, "sources": {...}}')
+    return answer
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse_sources(raw: Any, count: int) -> list[tuple[Loc, set[int]]]:
+    """The citations of an answer as (path, record numbers); unreadable paths and numbers are ignored,
+    which leaves the values they were meant for without support."""
+    if not isinstance(raw, dict):
+        return []
+    out: list[tuple[Loc, set[int]]] = []
+    for key, cited in raw.items():
+        loc = _parse_path(key)
+        if loc is None:
+            continue
+        numbers: set[int] = set()
+        for item in cited if isinstance(cited, list) else [cited]:
+            number = item
+            if isinstance(item, str) and item.strip().strip("[]").isdigit():
+                number = int(item.strip().strip("[]"))
+            if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < count:
+                numbers.add(number)
+        if numbers:
+            out.append((loc, numbers))
+    return out
+
+
+_PATH_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+|\*)\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\['([^']*)'\]")
+
+
+def _parse_path(key: str) -> Loc | None:
+    """`$.a[0].b`, `a[0].b`, `$.a.0.b`, `$["odd key"]`, `$.a[*].b` or the JSON pointer `/a/0/b`."""
+    key = key.strip()
+    if key.startswith("/"):
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in key[1:].split("/")] if key != "/" else []
+        return tuple(int(p) if p.isdigit() else p for p in parts)
+    key = key[1:] if key.startswith("$") else key if key.startswith((".", "[")) or not key else "." + key
+    loc: list[str | int] = []
+    position = 0
+    while position < len(key):
+        match = _PATH_PART.match(key, position)
+        if match is None:
+            return None
+        dotted, index, quoted, single = match.groups()
+        if dotted is not None:
+            loc.append(int(dotted) if dotted.isdigit() else dotted)
+        elif index is not None:
+            loc.append(_WILDCARD if index == "*" else int(index))
+        elif quoted is not None:
+            try:
+                loc.append(json.loads(f'"{quoted}"'))
+            except ValueError:
+                return None
+        else:
+            loc.append(single)
+        position = match.end()
+    return tuple(loc)
+
+
+def _covers(prefix: Loc, loc: Loc) -> bool:
+    """A citation for `prefix` covers `loc` inside it ("[*]" standing for any list index)."""
+    head = loc[: len(prefix)]
+    return len(prefix) <= len(loc) and all(
+        p == q or (p == _WILDCARD and isinstance(q, int)) for p, q in zip(prefix, head, strict=True)
+    )
+
+
+class _Rejected(Exception):
+    """Values that cannot stay, raised up to the nearest part of the result the schema lets go."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(map(str, errors)))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class _RecordView:
+    """One record as the support checks read it."""
+
+    text: str  # title, text, url, author and date, case-folded, whitespace collapsed
+    words: frozenset[str]
+    numbers: frozenset[float]
+    dates: frozenset[dt.date]
+
+    @classmethod
+    def of(cls, record: Record) -> "_RecordView":
+        prose = f"{record.title or ''} {record.text}"
+        text = normalise_text(" ".join(p for p in (prose, record.url, record.author, record.published) if p))
+        dates = dates_in(prose)
+        if record.published:
+            with contextlib.suppress(CoercionError):
+                dates.add(dt.date.fromisoformat(coerce_date(record.published)))
+        return cls(
+            text=text.casefold(),
+            words=frozenset(tokens(text)),
+            numbers=frozenset(numbers_in(prose) | set(record.metrics.values())),
+            dates=frozenset(dates),
+        )
+
+    def states(self, number: float) -> bool:
+        return any(math.isclose(number, n, rel_tol=1e-9, abs_tol=1e-9) for n in self.numbers)
+
+
+class _AnswerCheck:
+    """Walks a model's result along the schema, building the result that may be returned: coerced
+    leaves that the cited records support, and their provenance as receipt indices."""
+
+    def __init__(self, records: list[Record], sources: list[tuple[Loc, set[int]]]) -> None:
+        self.records = records
+        self.views = [_RecordView.of(r) for r in records]
+        self.sources = sources
+        self.provenance: dict[str, set[int]] = {}
+        self.dropped: list[FieldError] = []  # optional values left out: the schema lets them go
+        self.broken: list[FieldError] = []  # required values inside a part that was left out whole
+
+    def absorb(self, loc: Loc, path: str, exc: "_Rejected") -> None:
+        """The part at `loc` is left out. A problem with that value itself is a plain drop; one with a
+        required value inside it (an item whose price is made up) is worth asking the model about."""
+        _forget(self.provenance, path)
+        for error in exc.errors:
+            (self.dropped if error.loc == loc else self.broken).append(error)
+
+    def object(self, node: ObjectNode, value: Any, loc: Loc, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise _Rejected([_problem(loc, f"expected an object, got {_json_kind(value)}")])
+        out: dict[str, Any] = {}
+        failures: list[FieldError] = []
+        for spec in node.fields:
+            inner_loc, inner_path = (*loc, spec.name), child_path(path, spec.name)
+            if value.get(spec.name) is None:
+                if spec.nullable and (spec.required or spec.name in value):
+                    out[spec.name] = None  # null says "unknown": it asserts nothing that needs support
+                elif spec.required:
+                    failures.append(_problem(inner_loc, "a required field is missing or null"))
+                continue
+            try:
+                out[spec.name] = self.value(spec.node, value[spec.name], inner_loc, inner_path)
+            except _Rejected as exc:
+                if spec.required and not spec.nullable:
+                    _forget(self.provenance, inner_path)
+                    failures.extend(exc.errors)
+                    continue
+                self.absorb(inner_loc, inner_path, exc)
+                if spec.required:
+                    out[spec.name] = None
+        if not node.additional:
+            self.dropped += [
+                _problem((*loc, k), "not a field of the schema") for k in value if node.field(k) is None
+            ]
+        if failures:
+            raise _Rejected(failures)
+        return out
+
+    def value(self, node: Node, value: Any, loc: Loc, path: str) -> Any:
+        if isinstance(node, ObjectNode):
+            return self.object(node, value, loc, path)
+        if isinstance(node, ListNode):
+            return self.sequence(node, value, loc, path)
+        kept, receipts = self.leaf(node, value, loc)
+        self.provenance[path] = receipts
+        return kept
+
+    def sequence(self, node: ListNode, value: Any, loc: Loc, path: str) -> list[Any]:
+        if isinstance(value, list):
+            items = value
+        elif isinstance(node.item, ScalarNode | FreeNode):
+            try:  # "a, b and c" or one scalar, where the schema wants a list of them
+                items = coerce_list(value)
+            except CoercionError as exc:
+                raise _Rejected([_problem(loc, str(exc))]) from None
+        else:
+            raise _Rejected([_problem(loc, f"expected a list, got {_json_kind(value)}")])
+        if isinstance(node.item, ObjectNode | ListNode):
+            out: list[Any] = []
+            for index, item in enumerate(items):
+                item_path = child_path(path, len(out))
+                try:
+                    out.append(self.value(node.item, item, (*loc, index), item_path))
+                except _Rejected as exc:  # an item that cannot stand whole is left out of the list
+                    self.absorb((*loc, index), item_path, exc)
+            return out
+        supported: list[tuple[Any, set[int]]] = []
+        for index, item in enumerate(items):
+            try:
+                supported.append(self.leaf(node.item, item, (*loc, index)))
+            except _Rejected as exc:
+                self.dropped.extend(exc.errors)
+        merged = dedupe(supported)
+        for index, (_, receipts) in enumerate(merged):
+            self.provenance[child_path(path, index)] = receipts
+        self.provenance[path] = {r for _, receipts in merged for r in receipts}
+        return [item for item, _ in merged]
+
+    def leaf(self, node: ScalarNode | FreeNode, value: Any, loc: Loc) -> tuple[Any, set[int]]:
+        """The value as the schema wants it, and the receipts of the cited records that state it."""
+        cited = self.cited(loc, descendants=isinstance(node, FreeNode))
+        if isinstance(node, FreeNode):
+            try:
+                value = coerce(node, value)
+            except CoercionError as exc:
+                raise _Rejected([_problem(loc, str(exc))]) from None
+            found = self.free(value, cited)
+            if found is None:
+                raise _Rejected([self.unsupported(loc, value, cited)])
+            return found
+        try:
+            coerced = coerce_scalar(node, value, shorten=True)
+        except CoercionError as exc:
+            raise _Rejected([_problem(loc, str(exc))]) from None
+        if node.enum is not None or node.kind == "bool":
+            numbers = cited  # a judgement or a label: what counts is that records were cited for it
+        elif node.kind in ("int", "float"):
+            numbers = {n for n in cited if self.views[n].states(float(coerced))}
+        elif node.format in ("date", "date-time"):
+            day = dt.date.fromisoformat(coerce_date(coerced))
+            numbers = {n for n in cited if day in self.views[n].dates}
+        else:
+            numbers = self.text_support(coerced, cited)
+        if not numbers:
+            raise _Rejected([self.unsupported(loc, coerced, cited)])
+        return coerced, self.receipts(numbers)
+
+    def free(self, value: Any, cited: set[int]) -> tuple[Any, set[int]] | None:
+        """A free-form value with the parts no cited record states pruned away; None if nothing is left."""
+        if isinstance(value, dict | list):
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            kept: list[tuple[Any, Any, set[int]]] = []
+            for key, inner in pairs:
+                found = self.free(inner, cited)
+                if found is not None:
+                    kept.append((key, found[0], found[1]))
+            if not kept:
+                return None
+            receipts = {r for _, _, rs in kept for r in rs}
+            if isinstance(value, dict):
+                return {key: inner for key, inner, _ in kept}, receipts
+            return [inner for _, inner, _ in kept], receipts
+        if isinstance(value, str):
+            text = normalise_text(value)
+            numbers = self.text_support(text, cited) if text else set()
+            return (text, self.receipts(numbers)) if numbers else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            numbers = {n for n in cited if self.views[n].states(float(value))}
+            return (value, self.receipts(numbers)) if numbers else None
+        return (value, self.receipts(cited)) if cited else None  # booleans and nulls: cited is enough
+
+    def text_support(self, value: str, cited: set[int]) -> set[int]:
+        """The cited records that state `value`: as a quote (a whole word when short), as the same date
+        when it is one, or, for longer text, as a paraphrase most of whose words and all of whose figures
+        they contain."""
+        needle = normalise_text(value).casefold()
+        if len(needle) < MIN_QUOTE_CHARS:
+            words = set(tokens(needle))
+            return {n for n in cited if words and words <= self.views[n].words}
+        quoted = {n for n in cited if needle in self.views[n].text}
+        if quoted or not cited:
+            return quoted
+        with contextlib.suppress(CoercionError):  # "March 3, 2026" against a record dated 2026-03-03
+            day = dt.date.fromisoformat(coerce_date(value))
+            return {n for n in cited if day in self.views[n].dates}
+        words = set(content_tokens(needle))
+        pool = set().union(*(self.views[n].words for n in cited))
+        if not words or len(words & pool) < MIN_TOKEN_OVERLAP * len(words):
+            return set()
+        for readings in figures_in(needle):
+            if not any(self.views[n].states(reading) for n in cited for reading in readings):
+                return set()
+        return {n for n in cited if self.views[n].words & words}
+
+    def cited(self, loc: Loc, *, descendants: bool) -> set[int]:
+        """Records cited for `loc` or for a part of the result containing it (and, for a free-form
+        value, for parts inside it)."""
+        out: set[int] = set()
+        for source, numbers in self.sources:
+            if _covers(source, loc) or (descendants and _covers(loc, source)):
+                out |= numbers
+        return out
+
+    def receipts(self, numbers: set[int]) -> set[int]:
+        return {self.records[n].receipt_index for n in numbers}
+
+    def unsupported(self, loc: Loc, value: Any, cited: set[int]) -> FieldError:
+        shown = json.dumps(value, default=str)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        if not cited:
+            return _problem(loc, f"{shown} cites no evidence record")
+        return _problem(loc, f"{shown} is not stated in the cited records {sorted(cited)}")
+
+
+def _problem(loc: Loc, message: str) -> FieldError:
+    return FieldError(json_path(loc), message, loc)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "text", list: "a list"}.get(
+        type(value), "an object" if isinstance(value, dict) else type(value).__name__
+    )

@@ -1,6 +1,13 @@
-"""Objective analysis: the terms, names and counts a plan and a synthesis need from an objective."""
+"""Objective analysis: the terms, names, counts and dates a plan and a synthesis need from an objective.
 
+`analyse` is pure and total: any text gives an `ObjectiveFacts` (possibly empty), never an exception,
+because it runs on untrusted objectives before anything else can report a typed error.
+"""
+
+import calendar
+import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestra.schema import FieldSpec, ListNode, Node, ObjectNode
@@ -26,6 +33,37 @@ STOPWORDS = words(
     """
 )
 
+# Words that say *when*, not *what*: kept out of entities (a capitalised "March" is not a company).
+_CALENDAR_WORDS = words(
+    """
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    monday tuesday wednesday thursday friday saturday sunday
+    q1 q2 q3 q4 h1 h2 today yesterday tomorrow last past previous this since until before after
+    """
+)
+
+# Capitalised words that are not names: verbs opening a request ("Collect tweets ..."), generic
+# acronyms ("GPU clouds") and the platforms posts come from ("Reddit posts about Solana"), which would
+# otherwise each get a search of their own. The verbs are also
+# left out of search queries: they say what to do with the results, not what to look for.
+_REQUEST_WORDS = words(
+    """
+    collect gather track monitor fetch show tell get aggregate draft deep outline explain prepare rank
+    scan search map estimate forecast calculate check investigate audit generate plan design implement
+    fix debug upgrade migrate refactor document test deploy benchmark profile measure count name
+    summary overview brief note let lets like etc
+    """
+)
+_GENERIC_NAMES = words(
+    """
+    ai ml llm llms gpu gpus cpu cpus tpu api apis sdk cli ui ux saas paas iaas b2b b2c ceo cto cfo seo kpi
+    kpis roi usd eur gbp faq json http https url urls pdf csv sql nft nfts dao defi tvl apy apr etf etfs
+    x twitter reddit youtube tiktok instagram linkedin facebook github hackernews
+    """
+)
+_NOT_NAMES = _REQUEST_WORDS | _GENERIC_NAMES
+
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+#-]*[A-Za-z0-9+#]|[A-Za-z0-9]")
 _NAME = re.compile(r"\b[A-Z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)*)*")
 _QUOTED = re.compile(r"[\"“]([^\"”]{2,60})[\"”]")
@@ -44,17 +82,67 @@ _NUMBER_WORDS = {
     "eight": 8,
     "nine": 9,
     "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
 }
 _YEAR = re.compile(r"\b(19|20)\d{2}\b")
+MAX_ENTITIES = 16
+MAX_QUERY_CHARS = 200
+
+# Desearch's `date_filter` windows (SN22 API), smallest first, with the days each one covers.
+DATE_FILTERS: tuple[tuple[int, str], ...] = (
+    (1, "PAST_24_HOURS"),
+    (2, "PAST_2_DAYS"),
+    (7, "PAST_WEEK"),
+    (14, "PAST_2_WEEKS"),
+    (31, "PAST_MONTH"),
+    (62, "PAST_2_MONTHS"),
+    (366, "PAST_YEAR"),
+    (731, "PAST_2_YEARS"),
+)
 
 
 @dataclass(frozen=True)
 class ObjectiveFacts:
+    """What an objective (and its target schema) says about the work to do.
+
+    `count` is the count the objective asks for ("top 5"); `schema_count` the length the schema's
+    first bounded list asks for. `start_date`/`end_date` are ISO dates (inclusive) of the period the
+    objective names, `date_filter` the smallest Desearch window reaching back to `start_date`.
+    """
+
     keywords: tuple[str, ...]
     entities: tuple[str, ...]
     count: int | None
     years: tuple[str, ...]
     schema_terms: tuple[str, ...]
+    start_date: str | None = None
+    end_date: str | None = None
+    date_filter: str | None = None
+    schema_count: int | None = None
+
+    @property
+    def wanted_count(self) -> int | None:
+        """The objective's count, else the schema's."""
+        return self.count if self.count is not None else self.schema_count
+
+    @property
+    def query(self) -> str:
+        """A compact search query: the keywords, then entity words they miss, then the years."""
+        parts: list[str] = [k for k in self.keywords if k not in _REQUEST_WORDS]
+        seen = set(self.keywords)
+        for entity in self.entities:
+            if not set(tokens(entity)) <= seen:
+                parts.append(entity)
+                seen.update(tokens(entity))
+        parts.extend(y for y in self.years if y not in seen)
+        out = ""
+        for part in parts:
+            candidate = f"{out} {part}".strip()
+            if len(candidate) > MAX_QUERY_CHARS:
+                break
+            out = candidate
+        return out
 
 
 def tokens(text: str) -> list[str]:
@@ -66,8 +154,26 @@ def content_tokens(text: str) -> list[str]:
     return [t for t in tokens(text) if t not in STOPWORDS and len(t) > 1]
 
 
-def analyse(objective: str, schema: ObjectNode | None = None, *, max_keywords: int = 8) -> ObjectiveFacts:
-    keywords = list(dict.fromkeys(t for t in content_tokens(objective) if not t.isdigit()))
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def analyse(
+    objective: str,
+    schema: ObjectNode | None = None,
+    *,
+    max_keywords: int = 8,
+    today: dt.date | None = None,
+) -> ObjectiveFacts:
+    """Extract keywords, entities, counts, years, a date range and schema terms. Never raises.
+
+    Relative periods ("last 30 days", "this quarter") are measured back from `today` (UTC by default).
+    """
+    now = today or utc_today()
+    period = find_period(objective, now)
+    # Date phrases are about when, not what: they must not become search terms or entity names.
+    text = period.remainder
+    keywords = list(dict.fromkeys(t for t in content_tokens(text) if not t.isdigit()))
     count_match = _COUNT.search(objective)
     count = None
     if count_match:
@@ -75,10 +181,14 @@ def analyse(objective: str, schema: ObjectNode | None = None, *, max_keywords: i
         count = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
     return ObjectiveFacts(
         keywords=tuple(keywords[:max_keywords]),
-        entities=tuple(dict.fromkeys(_entities(objective))),
+        entities=tuple(list(dict.fromkeys(_entities(text)))[:MAX_ENTITIES]),
         count=count,
         years=tuple(dict.fromkeys(m.group(0) for m in _YEAR.finditer(objective))),
         schema_terms=tuple(dict.fromkeys(_schema_terms(schema))) if schema is not None else (),
+        start_date=period.start.isoformat() if period.start else None,
+        end_date=period.end.isoformat() if period.end else None,
+        date_filter=date_filter(period.start, now),
+        schema_count=schema_count(schema) if schema is not None else None,
     )
 
 
@@ -89,9 +199,15 @@ def _entities(objective: str) -> list[str]:
             name = match.group(0)
             if match.start() == 0 and name.lower() in STOPWORDS:
                 continue  # "Research ..." at the start of a sentence is a verb, not a name
-            words = [w for w in name.split() if w.lower() not in STOPWORDS]
-            if words:
-                found.append(" ".join(words))
+            kept = [
+                w for w in name.split() if w.lower() not in STOPWORDS and w.lower() not in _CALENDAR_WORDS
+            ]
+            while kept and kept[0].lower() in _NOT_NAMES:
+                kept.pop(0)
+            while kept and kept[-1].lower() in _NOT_NAMES:
+                kept.pop()
+            if kept:
+                found.append(" ".join(kept))
     return found
 
 
@@ -110,3 +226,240 @@ def field_terms(spec: FieldSpec) -> list[str]:
     """`price_point` -> ["price", "point"]; `numberOfUsers` -> ["number", "users"]."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", spec.name).replace("_", " ").replace("-", " ")
     return [t for t in content_tokens(spaced)]
+
+
+def schema_count(root: ObjectNode) -> int | None:
+    """The length the schema asks for: the first bounded list, lists of objects first, nearest first.
+
+    A list's `maxItems` wins over its `minItems` (it is the length a full answer has).
+    """
+    lists: list[ListNode] = []
+    frontier: list[Node] = [root]
+    while frontier:
+        nxt: list[Node] = []
+        for node in frontier:
+            if isinstance(node, ObjectNode):
+                nxt.extend(spec.node for spec in node.fields)
+            elif isinstance(node, ListNode):
+                lists.append(node)
+                nxt.append(node.item)
+        frontier = nxt
+    bounded = [n for n in lists if n.max_items is not None or n.min_items]
+    bounded.sort(key=lambda n: not isinstance(n.item, ObjectNode))  # stable: keeps nearest-first order
+    if not bounded:
+        return None
+    first = bounded[0]
+    return first.max_items if first.max_items is not None else first.min_items
+
+
+# --------------------------------------------------------------------------------------------------
+# Dates
+# --------------------------------------------------------------------------------------------------
+
+_MONTHS = {
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_ISO = r"(?<![\d-])\d{4}-\d{2}-\d{2}(?![\d-])"
+_MONTH_YEAR = rf"\b(?:{_MONTH_NAMES})\.?\s+\d{{4}}\b"
+_QUARTER = r"\b[Qq][1-4]\s*(?:of\s+)?\d{4}\b|\b\d{4}\s*[Qq][1-4]\b"
+_HALF = r"\b[Hh][12]\s*(?:of\s+)?\d{4}\b"
+_BARE_YEAR = r"\b(?:19|20)\d{2}\b"
+# A point in time that is a period: a day, a month, a quarter, a half or a year.
+_POINT = rf"(?:{_ISO}|{_MONTH_YEAR}|{_QUARTER}|{_HALF}|{_BARE_YEAR})"
+_LONE_POINT = re.compile(rf"{_ISO}|{_MONTH_YEAR}|{_QUARTER}|{_HALF}", re.I)
+_RANGE = re.compile(
+    rf"\b(?:from|between)\s+({_POINT})\s*(?:to|and|until|till|through|thru|-|\u2013)\s*({_POINT})", re.I
+)
+_SINCE = re.compile(rf"\b(?:since|after|from|starting(?:\s+in)?)\s+({_POINT})", re.I)
+_UNTIL = re.compile(rf"\b(?:before|until|till|through|up\s+to)\s+({_POINT})", re.I)
+_AMOUNT = r"\d{1,4}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|couple\s+of|few"
+_RELATIVE = re.compile(
+    rf"\b(?:last|past|previous|recent|prior)\s+(?:({_AMOUNT})\s+)?(hours?|days?|weeks?|months?|quarters?|years?)\b",
+    re.I,
+)
+_THIS = re.compile(r"\b(?:this|current)\s+(week|month|quarter|year)\b|\b(year[- ]to[- ]date|ytd)\b", re.I)
+_DAY_WORDS = re.compile(r"\b(today|yesterday)\b", re.I)
+_MAX_UNITS = 1_000
+
+
+@dataclass(frozen=True)
+class Period:
+    """The date range an objective names, and the objective with the date phrases blanked out."""
+
+    start: dt.date | None
+    end: dt.date | None
+    remainder: str
+
+
+def find_period(text: str, today: dt.date) -> Period:
+    """Find the period `text` talks about; several periods combine into the range covering them all."""
+    ranges: list[tuple[dt.date | None, dt.date | None]] = []
+    remainder = text
+
+    def consume(pattern: re.Pattern[str], handle: Callable[[re.Match[str]], object]) -> None:
+        nonlocal remainder
+
+        def replace(match: re.Match[str]) -> str:
+            handle(match)
+            # A separator the name pattern cannot cross, so "Solana since May 2026 Avalanche" stays two names.
+            return " | "
+
+        remainder = pattern.sub(replace, remainder)
+
+    def on_range(m: re.Match[str]) -> None:
+        first, second = point_range(m.group(1)), point_range(m.group(2))
+        if first and second:
+            ranges.append((first[0], second[1]))
+
+    def on_since(m: re.Match[str]) -> None:
+        point = point_range(m.group(1))
+        if point:
+            ranges.append((point[0], today))
+
+    def on_until(m: re.Match[str]) -> None:
+        point = point_range(m.group(1))
+        if point:
+            ranges.append((None, point[1]))
+
+    def on_point(m: re.Match[str]) -> None:
+        point = point_range(m.group(0))
+        if point:
+            ranges.append(point)
+
+    def on_relative(m: re.Match[str]) -> None:
+        start = _back(today, _amount(m.group(1)), m.group(2).lower().rstrip("s"))
+        if start:
+            ranges.append((start, today))
+
+    def on_this(m: re.Match[str]) -> None:
+        unit = (m.group(1) or "year").lower()
+        ranges.append((_period_start(today, unit), today))
+
+    def on_day(m: re.Match[str]) -> None:
+        day = today if m.group(1).lower() == "today" else today - dt.timedelta(days=1)
+        ranges.append((day, day))
+
+    consume(_RANGE, on_range)
+    consume(_SINCE, on_since)
+    consume(_UNTIL, on_until)
+    consume(_LONE_POINT, on_point)
+    consume(_RELATIVE, on_relative)
+    consume(_THIS, on_this)
+    consume(_DAY_WORDS, on_day)
+    if not ranges:
+        return Period(None, None, text)
+    starts = [s for s, _ in ranges if s is not None]
+    ends = [e for _, e in ranges if e is not None]
+    start, end = (min(starts) if starts else None), (max(ends) if ends else None)
+    if start and end and start > end:
+        start, end = end, start
+    return Period(start, end, remainder)
+
+
+def point_range(text: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of a point such as `2026-03-01`, `March 2026`, `Q3 2026`, `H1 2026`, `2026`."""
+    text = text.strip().lower()
+    try:
+        if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text):
+            day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            return day, day
+        if m := re.fullmatch(rf"({_MONTH_NAMES})\.?\s+(\d{{4}})", text):
+            return _month_range(int(m.group(2)), _MONTHS[m.group(1)], 1)
+        if m := re.fullmatch(r"q([1-4])\s*(?:of\s+)?(\d{4})", text) or re.fullmatch(
+            r"(\d{4})\s*q([1-4])", text
+        ):
+            year, quarter = (
+                (int(m.group(2)), int(m.group(1)))
+                if text.startswith("q")
+                else (int(m.group(1)), int(m.group(2)))
+            )
+            return _month_range(year, 3 * quarter - 2, 3)
+        if m := re.fullmatch(r"h([12])\s*(?:of\s+)?(\d{4})", text):
+            return _month_range(int(m.group(2)), 6 * int(m.group(1)) - 5, 6)
+        if m := re.fullmatch(r"(\d{4})", text):
+            return _month_range(int(m.group(1)), 1, 12)
+    except ValueError:  # 2026-02-31, year 0000: not a date
+        return None
+    return None
+
+
+def _month_range(year: int, month: int, months: int) -> tuple[dt.date, dt.date]:
+    last_month = month + months - 1
+    return dt.date(year, month, 1), dt.date(year, last_month, calendar.monthrange(year, last_month)[1])
+
+
+def _amount(raw: str | None) -> int:
+    if raw is None:
+        return 1
+    raw = " ".join(raw.lower().split())
+    if raw.isdigit():
+        return min(int(raw), _MAX_UNITS)
+    if raw in ("a", "an"):
+        return 1
+    if raw == "couple of":
+        return 2
+    if raw == "few":
+        return 3
+    return _NUMBER_WORDS[raw]
+
+
+def _back(today: dt.date, amount: int, unit: str) -> dt.date | None:
+    """`today` minus `amount` units (months clamp to the month's last day); None before year 1."""
+    try:
+        if unit == "hour":
+            return today - dt.timedelta(days=-(-amount // 24))
+        if unit == "day":
+            return today - dt.timedelta(days=amount)
+        if unit == "week":
+            return today - dt.timedelta(weeks=amount)
+        months = amount * {"month": 1, "quarter": 3, "year": 12}[unit]
+        index = today.year * 12 + today.month - 1 - months
+        year, month = divmod(index, 12)
+        month += 1
+        return dt.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+    except (OverflowError, ValueError, KeyError):
+        return None
+
+
+def _period_start(today: dt.date, unit: str) -> dt.date:
+    if unit == "week":
+        return today - dt.timedelta(days=today.weekday())
+    if unit == "month":
+        return today.replace(day=1)
+    if unit == "quarter":
+        return today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+    return today.replace(month=1, day=1)
+
+
+def date_filter(start: dt.date | None, today: dt.date) -> str | None:
+    """The smallest search window (Desearch `date_filter`) that reaches back to `start`, if any does."""
+    if start is None:
+        return None
+    days = (today - start).days
+    if days < 0:
+        return None
+    return next((name for limit, name in DATE_FILTERS if days <= limit), None)

@@ -68,7 +68,9 @@ def test_a_requested_blueprint_is_used_and_an_unknown_one_is_a_typed_error() -> 
         planner.plan(spec("prices", blueprint="topic_research"), SCHEMA, capabilities=ROUTABLE).blueprint
         == "topic_research"
     )
-    with pytest.raises(PlanningError, match="unknown blueprint 'nope'; known blueprints: market_research"):
+    with pytest.raises(
+        PlanningError, match="unknown blueprint 'nope'; known blueprints: competitive_analysis, "
+    ):
         planner.plan(spec("prices", blueprint="nope"), SCHEMA, capabilities=ROUTABLE)
 
 

@@ -8,7 +8,7 @@ from orchestra.devnet.corpus import load_corpus, rank
 from orchestra.errors import SynthesisError
 from orchestra.planner import analyse
 from orchestra.schema import compile_schema, iter_leaf_paths
-from orchestra.synthesis import RuleSynthesizer, _drop_optional
+from orchestra.synthesis import RuleSynthesizer, _drop_optional, dedupe, url_key
 from tests.orchestra.test_schema import compact_objects
 
 OBJECTIVE = (
@@ -203,3 +203,110 @@ def test_dropping_a_list_item_keeps_the_provenance_of_the_others_in_step() -> No
     assert result == {"items": [{"name": "a"}, {"name": "c"}]}
     assert provenance == {"$.items[0].name": [0], "$.items[1].name": [2]}
     assert not _drop_optional(schema.root, result, [("items", 0, "name")], provenance)  # required
+
+
+def test_dedupe_merges_the_same_url_or_words_keeping_the_union_of_receipts() -> None:
+    merged = dedupe(
+        [
+            ("https://www.voltstack.example/pricing/", {0}),
+            ("Simple hourly pricing", {1}),
+            ("http://voltstack.example/pricing?utm_source=x#plans", {2}),
+            ("simple  hourly pricing!", {3}),
+            ("Not simple hourly pricing", {4}),
+            ("https://voltstack.example/pricing/h100", {5}),
+        ]
+    )
+    assert merged == [
+        ("https://www.voltstack.example/pricing/", {0, 2}),
+        ("Simple hourly pricing", {1, 3}),
+        ("Not simple hourly pricing", {4}),  # a different statement, not a duplicate
+        ("https://voltstack.example/pricing/h100", {5}),
+    ]
+    assert url_key("https://a.example/x?b=2&a=1") == url_key("https://A.example/x/?a=1&b=2")
+    assert url_key("not a url") is None and url_key("ftp://a.example/x") is None
+
+
+def test_list_items_from_several_receipts_are_merged_with_the_union_of_their_provenance() -> None:
+    records = [
+        Record(
+            kind="web_page",
+            text="VoltStack is praised for simple hourly pricing.",
+            url="https://www.voltstack.example/pricing/",
+            source="web",
+            receipt_index=0,
+        ),
+        Record(
+            kind="post",
+            text="VoltStack praised for Simple hourly pricing!",
+            url="https://voltstack.example/pricing?utm_source=x",
+            source="x",
+            receipt_index=1,
+        ),
+        Record(
+            kind="post",
+            text="VoltStack is praised for large H100 availability.",
+            url="https://forum.example/t/1",
+            source="reddit",
+            receipt_index=2,
+        ),
+    ]
+    synthesis = synthesise({"strengths": "list[str]", "sources": "list[str]"}, records, "VoltStack strengths")
+    assert synthesis.result == {
+        "strengths": ["Simple hourly pricing", "Large H100 availability"],
+        "sources": ["https://www.voltstack.example/pricing/", "https://forum.example/t/1"],
+    }
+    provenance = synthesis.provenance
+    assert provenance["$.strengths[0]"] == [0, 1] and provenance["$.strengths[1]"] == [2]
+    assert provenance["$.sources[0]"] == [0, 1] and provenance["$.sources[1]"] == [2]
+    assert provenance["$.strengths"] == provenance["$.sources"] == [0, 1, 2]
+
+
+def test_the_lowest_price_is_compared_within_one_currency_and_unit() -> None:
+    texts = [
+        "Acme lists the H100 at $2.49/hr.",
+        "Bolt lists the H100 at $1.99/hr.",
+        "Cirrus lists the H100 at \u20ac1.50/hr.",
+        "Dyno bills the H100 at $0.05/min.",
+    ]
+    records = [Record(kind="web_page", text=t, source="web", receipt_index=i) for i, t in enumerate(texts)]
+    synthesis = synthesise({"price_point": "float"}, records, "H100 GPU price")
+    assert synthesis.result == {"price_point": 1.99}  # not the euro or the per-minute figure
+    assert synthesis.provenance == {"$.price_point": [1]}
+
+
+def test_dates_are_the_newest_instant_in_the_schemas_format() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "updated": {"type": "string", "format": "date-time"},
+            "published_date": {"type": "string", "format": "date"},
+            "date": {"type": "string"},
+        },
+    }
+    records = [
+        Record(
+            kind="post", text="VoltStack cut prices.", source="x", receipt_index=0, published="March 3, 2026"
+        ),
+        Record(
+            kind="post",
+            text="VoltStack added H100s.",
+            source="x",
+            receipt_index=1,
+            published="2026-03-04T08:00:00+02:00",
+        ),
+        Record(
+            kind="post",
+            text="VoltStack is fast.",
+            source="x",
+            receipt_index=2,
+            published="2026-03-04T03:00:00-05:00",
+        ),
+    ]
+    synthesis = synthesise(schema, records, "VoltStack news")
+    # 03:00 at UTC-5 is 08:00 UTC: later than 08:00 at UTC+2, whatever the strings sort like.
+    assert synthesis.result == {
+        "updated": "2026-03-04T03:00:00-05:00",
+        "published_date": "2026-03-04",
+        "date": "2026-03-04",
+    }
+    assert synthesis.provenance["$.updated"] == [2]
