@@ -3,8 +3,10 @@
     python neurons/miner.py --netuid <N> --subtensor.network test \\
         --wallet.name <coldkey> --wallet.hotkey <hotkey> --axon.port 8091
 
-Routes to producer subnets come from ORCHESTRA_DESEARCH_API_KEY (SN22 through the Desearch API) and
-SN13 by dendrite, or from a routes file (ORCHESTRA_ROUTES_FILE / --neuron.routes_file).
+Routes to producer subnets come from the miner's Subnet Ledger (seeded on first start): SN13 by
+dendrite, and each hosted API whose key is set (ORCHESTRA_DESEARCH_API_KEY, ORCHESTRA_CHUTES_API_KEY,
+ORCHESTRA_TARGON_API_KEY, ORCHESTRA_DATA_UNIVERSE_API_KEY; docs/Miner_Design.md), or from a routes
+file that replaces them (ORCHESTRA_ROUTES_FILE / --neuron.routes_file).
 `python neurons/miner.py --help` lists every flag.
 """
 

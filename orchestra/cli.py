@@ -14,6 +14,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from ledger.cli import add_ledger_parser, run_ledger
+from orchestra.devnet.faults import parse_faults
 from orchestra.devnet.localnet import (
     DEFAULT_NETUID,
     DEMO_OBJECTIVE,
@@ -21,6 +22,7 @@ from orchestra.devnet.localnet import (
     LocalnetReport,
     run_localnet,
 )
+from orchestra.errors import ConfigError
 from protocol.version import PROTOCOL_VERSION
 
 
@@ -50,6 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         help="honest: the demo job and steps; schema-drift: then follow a producer's schema change "
         "through the Ledger",
     )
+    localnet.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="make emulated providers fail, e.g. 'desearch=5xx:0.3,sn22-miner-1=timeout:0.3,chutes=garbage' "
+        "(faults: slow[:rate[:seconds]], timeout, 5xx, garbage, schema, down; providers: desearch, "
+        "sn13-api, chutes, targon, blockmachine, sn13-miner-N, sn22-miner-N)",
+    )
+    localnet.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="then send this many challenges and count valid results",
+    )
 
     commands.add_parser("version", help="print the package and protocol versions")
     add_ledger_parser(commands)
@@ -64,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.steps < 0:
         parser.error("--steps must be 0 or more")
+    if args.jobs < 0:
+        parser.error("--jobs must be 0 or more")
+    if args.faults:
+        try:
+            parse_faults(args.faults)
+        except ConfigError as exc:
+            parser.error(f"--faults: {exc.message}")
     return _localnet(args)
 
 
@@ -74,7 +97,14 @@ def _localnet(args: argparse.Namespace) -> int:
     try:
         if args.json:
             report = asyncio.run(
-                run_localnet(steps=args.steps, netuid=args.netuid, seed=args.seed, scenario=args.scenario)
+                run_localnet(
+                    steps=args.steps,
+                    netuid=args.netuid,
+                    seed=args.seed,
+                    scenario=args.scenario,
+                    faults=args.faults,
+                    jobs=args.jobs,
+                )
             )
         else:
             with console.status("starting the local network") as status:
@@ -84,6 +114,8 @@ def _localnet(args: argparse.Namespace) -> int:
                         netuid=args.netuid,
                         seed=args.seed,
                         scenario=args.scenario,
+                        faults=args.faults,
+                        jobs=args.jobs,
                         progress=status.update,
                     )
                 )
@@ -159,6 +191,17 @@ def _print_report(console: Console, report: LocalnetReport, seconds: float) -> N
     console.print(miners)
     if report.ledger is not None:
         _print_ledger(console, report.ledger)
+    if report.reliability is not None:
+        r = report.reliability
+        console.print(
+            Panel(
+                f"{r['valid']} of {r['jobs']} jobs valid ({r['valid_share']:.1%}), {r['invalid']} invalid, "
+                f"{r['failed']} failed {r['errors'] or ''}\n"
+                f"latency p50 {r['latency_ms_p50']:.0f} ms, p95 {r['latency_ms_p95']:.0f} ms\n"
+                f"faults: {r['faults'] or 'none'}",
+                title="Reliability",
+            )
+        )
     state = "[green]set[/green]" if report.weights_set else "[red]not set[/red]"
     outcome = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
     console.print(f"Weights {state} on chain · localnet {outcome} in {seconds:.1f}s")

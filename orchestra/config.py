@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -25,8 +25,11 @@ from protocol.models import MAX_DEADLINE_MS, MIN_DEADLINE_MS, RouteKind
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
+SN4_NETUID = 4
 SN13_NETUID = 13
+SN19_NETUID = 19
 SN22_NETUID = 22
+SN64_NETUID = 64
 DEFAULT_DATA_DIR = Path.home() / ".orchestra"
 
 
@@ -42,6 +45,29 @@ class MinerSettings(BaseSettings):
     routes_file: Path | None = Field(default=None, description="JSON list of routes replacing the defaults.")
     desearch_url: str = Field(default="https://api.desearch.ai", description="Desearch API base URL (SN22).")
     desearch_api_key: SecretStr | None = Field(default=None, description="Desearch API key.")
+    data_universe_api_key: SecretStr | None = Field(
+        default=None, description="Data Universe on-demand API key (SN13, X-API-Key)."
+    )
+    chutes_api_key: SecretStr | None = Field(default=None, description="Chutes API key (SN64, cpk_...).")
+    targon_api_key: SecretStr | None = Field(default=None, description="Targon API key (SN4, sn4_...).")
+    llm_planner: bool = Field(
+        default=True, description="Ask an inference route for plans when one is routable."
+    )
+    llm_synthesis: bool = Field(
+        default=True, description="Fill the target schema with an inference route when one is routable."
+    )
+    max_calls_per_job: int = Field(default=64, ge=1, le=512, description="Producer calls one task may make.")
+    retry_rounds: int = Field(default=2, ge=0, le=5, description="Retries of transiently failed providers.")
+    step_timeout_s: float | None = Field(
+        default=None, gt=0, description="Longest one plan step may take (default: until the task deadline)."
+    )
+    hedge: bool = Field(default=True, description="Send a second request when a provider passes its p95.")
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive failures that open a provider's circuit."
+    )
+    breaker_cooldown_s: float = Field(
+        default=15.0, gt=0, description="Seconds an open circuit waits before one trial call."
+    )
     data_universe_netuid: int = Field(default=SN13_NETUID, description="Netuid of SN13 Data Universe.")
     sn13_requests_per_hour: int = Field(
         default=2, ge=1, description="Requests per SN13 miner, per kind, per hour (SN13 blacklists beyond 2)."
@@ -54,10 +80,24 @@ class MinerSettings(BaseSettings):
     blacklist_allow_non_registered: bool = Field(default=False, description="Answer unregistered hotkeys.")
     blacklist_min_stake: float = Field(default=0.0, ge=0, description="Minimum caller stake in TAO.")
 
-    @field_validator("desearch_api_key")
+    @field_validator(
+        "desearch_api_key",
+        "data_universe_api_key",
+        "chutes_api_key",
+        "targon_api_key",
+    )
     @classmethod
     def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
         return _no_empty_secret(value)
+
+    def adapter_keys(self) -> dict[str, SecretStr | None]:
+        """The operator's credentials by the adapter that uses them."""
+        return {
+            "desearch": self.desearch_api_key,
+            "data_universe_api": self.data_universe_api_key,
+            "chutes": self.chutes_api_key,
+            "targon": self.targon_api_key,
+        }
 
 
 class ValidatorSettings(BaseSettings):
@@ -188,9 +228,9 @@ def load_config(
         raise ConfigError(f"invalid {role} settings: {exc}") from None
 
 
-def route_secrets(desearch_api_key: SecretStr | None) -> Callable[[int, Route], str | None]:
+def route_secrets(adapter_keys: Mapping[str, SecretStr | None]) -> Callable[[int, Route], str | None]:
     """The operator's credentials, by the adapter a Ledger route names. Keys never come from the Ledger."""
-    keys = {"desearch": desearch_api_key.get_secret_value() if desearch_api_key else None}
+    keys = {name: key.get_secret_value() for name, key in adapter_keys.items() if key is not None}
 
     def lookup(_netuid: int, route: Route) -> str | None:
         return keys.get(route.adapter or "")

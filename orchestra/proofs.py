@@ -44,6 +44,10 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalizationError(f"string is not valid Unicode: {exc.reason}") from None
 
 
+# What json.dumps(s, ensure_ascii=False) does for a string, without its per-call setup.
+_quote: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def _encode(value: Any, out: list[str]) -> None:
     if value is None:
         out.append("null")
@@ -52,7 +56,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif value is False:
         out.append("false")
     elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
+        out.append(_quote(value))
     elif isinstance(value, int):
         out.append(str(int(value)))
     elif isinstance(value, float):
@@ -64,7 +68,7 @@ def _encode(value: Any, out: list[str]) -> None:
         for index, key in enumerate(sorted(value, key=_utf16_key)):
             if index:
                 out.append(",")
-            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(_quote(key))
             out.append(":")
             _encode(value[key], out)
         out.append("}")

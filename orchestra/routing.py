@@ -12,8 +12,10 @@ list is the fallback order.
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +40,12 @@ class RouteSpec(BaseModel):
     capabilities: tuple[str, ...] = Field(min_length=1)
     endpoint: str | None = None
     api_key: SecretStr | None = None
+    auth: AuthKind = Field(
+        default=AuthKind.NONE, description="How calls authenticate; picks the scheme of signed-http routes."
+    )
+    receiver: str | None = Field(
+        default=None, max_length=64, description="ss58 hotkey a signed-http request is signed for."
+    )
     timeout_s: float = Field(default=12.0, gt=0, le=600)
     cost_per_call: float = Field(default=0.0, ge=0)
     max_providers: int = Field(default=3, ge=1, le=64)
@@ -70,6 +78,128 @@ class Candidate:
     axon: Any = None  # bittensor AxonInfo, for dendrite routes
 
 
+class BreakerState(str, Enum):
+    CLOSED = "closed"  # calls flow
+    OPEN = "open"  # recent failures: the provider is skipped until its cooldown ends
+    HALF_OPEN = "half-open"  # cooldown over: one trial call decides between closed and open
+
+
+@dataclass
+class _ProviderStats:
+    failures: int = 0  # consecutive
+    opened_at: float | None = None
+    cooldown_s: float = 0.0
+    trial_running: bool = False
+    success: float = 1.0  # exponentially weighted success rate
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+
+
+def provider_key(candidate: "Candidate") -> str:
+    """One provider of one route: `route/hotkey`, or `route/host` for hosted APIs."""
+    provider = candidate.provider
+    return f"{candidate.route.name}/{provider.hotkey or provider.host or '-'}"
+
+
+class ProviderHealth:
+    """Live health the engine keeps per provider: a circuit breaker, success rate and latencies.
+
+    `failure_threshold` consecutive failures open a provider's circuit for `cooldown_s`; after it a
+    single trial call is let through (half-open): success closes the circuit, failure re-opens it
+    with the cooldown doubled (up to `max_cooldown_s`). Shared by all jobs; thread-safe, because
+    axon forwards of one miner run on several event loops.
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int = 3,
+        cooldown_s: float = 15.0,
+        max_cooldown_s: float = 300.0,
+        success_alpha: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if failure_threshold < 1 or cooldown_s <= 0:
+            raise ValueError("failure_threshold must be >= 1 and cooldown_s > 0")
+        self.failure_threshold = failure_threshold
+        self.cooldown_s = cooldown_s
+        self.max_cooldown_s = max_cooldown_s
+        self.success_alpha = success_alpha
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stats: dict[str, _ProviderStats] = {}
+
+    def _get(self, key: str) -> _ProviderStats:
+        stats = self._stats.get(key)
+        if stats is None:
+            stats = self._stats[key] = _ProviderStats()
+        return stats
+
+    def _state(self, stats: _ProviderStats) -> BreakerState:
+        if stats.opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - stats.opened_at < stats.cooldown_s:
+            return BreakerState.OPEN
+        return BreakerState.HALF_OPEN
+
+    def state(self, key: str) -> BreakerState:
+        with self._lock:
+            return self._state(self._get(key))
+
+    def available(self, key: str) -> bool:
+        """Whether a call may go to the provider now (closed, or half-open with no trial running)."""
+        with self._lock:
+            stats = self._get(key)
+            state = self._state(stats)
+            return state is BreakerState.CLOSED or (
+                state is BreakerState.HALF_OPEN and not stats.trial_running
+            )
+
+    def begin(self, key: str) -> None:
+        """A call to the provider starts; in half-open state it is the trial."""
+        with self._lock:
+            stats = self._get(key)
+            if self._state(stats) is BreakerState.HALF_OPEN:
+                stats.trial_running = True
+
+    def record(self, key: str, ok: bool, latency_ms: float | None = None) -> None:
+        with self._lock:
+            stats = self._get(key)
+            stats.success += self.success_alpha * ((1.0 if ok else 0.0) - stats.success)
+            if latency_ms is not None and ok:
+                stats.latencies.append(latency_ms)
+            half_open = self._state(stats) is BreakerState.HALF_OPEN
+            stats.trial_running = False
+            if ok:
+                stats.failures = 0
+                stats.opened_at = None
+                stats.cooldown_s = 0.0
+                return
+            stats.failures += 1
+            if half_open:
+                stats.cooldown_s = min(self.max_cooldown_s, max(self.cooldown_s, stats.cooldown_s * 2))
+                stats.opened_at = self._clock()
+            elif stats.opened_at is None and stats.failures >= self.failure_threshold:
+                stats.cooldown_s = self.cooldown_s
+                stats.opened_at = self._clock()
+
+    def release(self, key: str) -> None:
+        """A call ended without a verdict (cancelled): free the half-open trial slot."""
+        with self._lock:
+            self._get(key).trial_running = False
+
+    def success_rate(self, key: str) -> float:
+        with self._lock:
+            return self._get(key).success
+
+    def latency_p95(self, key: str, *, min_samples: int = 8) -> float | None:
+        """p95 of the provider's recent successful latencies (ms), once there are enough of them."""
+        with self._lock:
+            samples = sorted(self._get(key).latencies)
+        if len(samples) < min_samples:
+            return None
+        return samples[min(len(samples) - 1, math.ceil(0.95 * len(samples)) - 1)]
+
+
 MetagraphSource = Callable[[int], MetagraphView | None]
 RouteSource = Callable[[], Sequence[RouteSpec]]
 RouteRank = Callable[[RouteSpec], float]
@@ -79,7 +209,9 @@ class Router:
     """Ranks candidates for a step. Reads metagraphs through `metagraphs`, never the chain directly.
 
     `routes` is a fixed list or a callable returning the current routes (a `LedgerDirectory`);
-    `rank` scores a route, higher first; routes with equal rank keep their listed order.
+    `rank` scores a route, higher first; routes with equal rank keep their listed order. With
+    `health`, providers are ordered by the route's rank times their live success rate, and
+    providers whose circuit is open go to the end of the list: tried only when all others failed.
     """
 
     def __init__(
@@ -88,10 +220,12 @@ class Router:
         metagraphs: MetagraphSource,
         *,
         rank: RouteRank | None = None,
+        health: ProviderHealth | None = None,
     ) -> None:
         self._routes: RouteSource = routes if callable(routes) else _fixed(list(routes))
         self._metagraphs = metagraphs
         self._rank = rank
+        self.health = health
 
     @property
     def routes(self) -> list[RouteSpec]:
@@ -111,12 +245,23 @@ class Router:
             and (allowed_netuids is None or route.netuid in allowed_netuids)
             and (step.netuid is None or route.netuid == step.netuid)
         ]
-        if self._rank is not None:
-            rank = self._rank
-            eligible.sort(key=lambda route: -rank(route))
+        rank = self._rank
+        ranks = {route.name: rank(route) if rank is not None else 1.0 for route in eligible}
         out: list[Candidate] = []
         for route in eligible:
             out.extend(self._expand(route))
+        health = self.health
+        if health is None:
+            out.sort(key=lambda c: -ranks[c.route.name])
+            return out
+        keys = {id(c): provider_key(c) for c in out}
+        # Python's sort is stable: equal scores keep the route order, then the providers' stake order.
+        out.sort(
+            key=lambda c: (
+                not health.available(keys[id(c)]),
+                -ranks[c.route.name] * health.success_rate(keys[id(c)]),
+            )
+        )
         return out
 
     def _expand(self, route: RouteSpec) -> list[Candidate]:
@@ -161,6 +306,7 @@ def spec_from_ledger(entry: SubnetEntry, route: Route, secret: str | None) -> Ro
         capabilities=route.capabilities or entry.capabilities,
         endpoint=route.endpoint,
         api_key=SecretStr(secret) if secret else None,
+        auth=route.auth,
         timeout_s=route.timeout_s,
         cost_per_call=route.cost_per_call,
         max_providers=DENDRITE_PROVIDERS if route.kind is RouteKind.DENDRITE else 1,
@@ -190,12 +336,17 @@ class LedgerDirectory:
         self,
         store: LedgerStore,
         *,
-        adapters: Collection[str],
+        adapters: Collection[str] | Mapping[str, Collection[RouteKind]],
         secrets: SecretLookup,
-        kinds: Collection[RouteKind] = (RouteKind.DENDRITE, RouteKind.HTTP),
+        kinds: Collection[RouteKind] = tuple(RouteKind),
     ) -> None:
         self.store = store
-        self.adapters = set(adapters)
+        # Adapter name -> the route kinds it speaks (a plain collection of names: any kind).
+        self.adapters: dict[str, frozenset[RouteKind]] = (
+            {name: frozenset(speaks) for name, speaks in adapters.items()}
+            if isinstance(adapters, Mapping)
+            else dict.fromkeys(adapters, frozenset(RouteKind))
+        )
         self.secrets = secrets
         self.kinds = set(kinds)
         self._lock = threading.Lock()
@@ -222,11 +373,13 @@ class LedgerDirectory:
             if entry.status is SubnetStatus.DEPRECATED:
                 continue
             for route in entry.routes:
-                if route.adapter not in self.adapters or route.kind not in self.kinds:
+                speaks = self.adapters.get(route.adapter or "")
+                if speaks is None or route.kind not in speaks or route.kind not in self.kinds:
                     continue
                 if not (route.capabilities or entry.capabilities):
                     continue  # nothing a plan could ask of it
-                needs_key = route.auth not in (AuthKind.NONE, AuthKind.VALIDATOR_PERMIT)
+                # Signed routes (btauth/1, Epistula) sign with the miner's hotkey: no operator key.
+                needs_key = route.auth in (AuthKind.API_KEY, AuthKind.BEARER)
                 # A key goes only to a route whose auth asks for one: never to an unauthenticated host.
                 secret = self.secrets(entry.netuid, route) if needs_key else None
                 if needs_key and secret is None:

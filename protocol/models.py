@@ -56,6 +56,7 @@ class CallStatus(str, Enum):
     REJECTED = "rejected"
     ERROR = "error"
     INVALID_RESPONSE = "invalid_response"
+    CANCELLED = "cancelled"  # a hedged call that lost the race; it was sent, its answer was not used
 
 
 class _Model(BaseModel):

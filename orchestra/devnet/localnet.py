@@ -6,13 +6,21 @@ neuron code (see `orchestra/devnet/network.py`). One demo job (the GPU-pricing o
 miner and is verified, then the validator runs its steps, scores the miners and sets weights, which
 are read back from the chain.
 
+The producers are the stand-ins of SN13 (miner axons and the on-demand API), SN22 (the Desearch API
+and pre-2.0 miner axons), SN64 Chutes and SN4 Targon (OpenAI-compatible inference) and SN19
+Blockmachine (JSON-RPC). `faults` makes named providers fail (`desearch=5xx:0.3,...`, see
+`orchestra/devnet/faults.py`); `jobs` then sends that many challenges to the miners and counts how
+many came back valid, invalid or failed.
+
 Scenario `schema-drift` then changes the Desearch stand-in's response schema and follows the Ledger
 end to end: the miners' probes notice, they propose a fix, the validator re-probes and accepts it as
 a new `breaking` version, a subscribed webhook receives it, and the miners' Ledger scores rise.
 """
 
+import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +29,10 @@ from ledger.api.keys import KeyStore, Tier
 from ledger.api.settings import LedgerApiSettings
 from ledger.api.webhooks import WebhookDispatcher, WebhookRegistry, WebhookSpec
 from orchestra.config import SN13_NETUID, SN22_NETUID, ValidatorSettings
+from orchestra.devnet.faults import parse_faults
 from orchestra.devnet.ledger import WebhookReceiver
 from orchestra.devnet.network import LocalNetwork
+from orchestra.validator.challenges import ChallengeGenerator
 from orchestra.validator.neuron import Evaluation, Validator
 from protocol.models import Constraints, TaskSpec
 
@@ -70,6 +80,7 @@ class LocalnetReport:
     error: str | None
     step_scores: list[dict[int, float]] = field(default_factory=list)
     ledger: dict[str, Any] | None = None
+    reliability: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,6 +93,7 @@ class LocalnetReport:
             and bool(self.miners)
             and all(m.weight > 0 for m in self.miners)
             and (self.ledger is None or drift_followed(self.ledger))
+            and (self.reliability is None or self.reliability["invalid"] == 0)
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -95,6 +107,8 @@ class LocalnetReport:
         }
         if self.ledger is not None:
             out["ledger"] = self.ledger
+        if self.reliability is not None:
+            out["reliability"] = self.reliability
         return out
 
 
@@ -122,21 +136,27 @@ async def run_localnet(
     progress: Progress | None = None,
     seed: int | None = None,
     scenario: str = "honest",
+    faults: str | None = None,
+    jobs: int = 0,
+    concurrency: int = 4,
 ) -> LocalnetReport:
-    """Start everything, run the demo job and `steps` validator steps, then the scenario; stop."""
+    """Start everything, run the demo job and `steps` validator steps, then the scenario and `jobs`
+    reliability jobs under `faults`; stop."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     say = progress or log.info
     say("creating wallets and the devnet chain")
     network = LocalNetwork(netuid=netuid)
     try:
-        say("starting the emulated producers (SN13 axons, Desearch API)")
-        network.start_producers()
+        say("starting the emulated producers (SN13, SN22, SN64, SN4, SN19)")
+        network.start_producers(sn22_miners=2, extended=True, seed=seed)
+        if faults:
+            network.set_faults(parse_faults(faults, network.faults))
         validator = network.add_validator(
             settings=ValidatorSettings(
                 step_interval_s=0,
                 weights_interval_steps=max(1, steps),
-                producer_netuids=[SN13_NETUID],
+                producer_netuids=[SN13_NETUID, SN22_NETUID],
                 seed=seed,
                 ledger_interval_steps=1,
                 desearch_api_key=network.desearch_key,
@@ -182,6 +202,11 @@ async def run_localnet(
         outcome = _report(demo, lines, weights_set, step_scores)
         if scenario == "schema-drift":
             outcome.ledger = await schema_drift(network, validator, say)
+        if jobs > 0:
+            outcome.reliability = await reliability(
+                network, validator, jobs, say, seed=seed, concurrency=concurrency
+            )
+            outcome.reliability["faults"] = faults or ""
         return outcome
     finally:
         await network.aclose()
@@ -233,6 +258,59 @@ async def schema_drift(network: LocalNetwork, validator: Validator, say: Progres
             "compatibility": [event.payload.get("compatibility") for event in receiver.events],
         },
         "ledger_scores": {str(uid): {"before": before[uid], "after": after[uid]} for uid in uids},
+    }
+
+
+async def reliability(
+    network: LocalNetwork,
+    validator: Validator,
+    jobs: int,
+    say: Progress,
+    *,
+    seed: int | None = None,
+    concurrency: int = 4,
+) -> dict[str, Any]:
+    """Send `jobs` challenges round-robin to the miners, `concurrency` at a time, and count outcomes.
+
+    A job is valid when its result validates against the target schema and its proof root checks
+    out; invalid when it returned a result that does not; failed when it returned a typed error.
+    """
+    generator = ChallengeGenerator(seed=seed)
+    uids = validator.miner_uids()
+    counts: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        spec = generator.next().spec
+        async with slots:
+            [evaluation] = await validator.ask([uids[index % len(uids)]], spec)
+        response = evaluation.answer.response
+        latencies.append(evaluation.answer.latency_s * 1000)
+        if response is not None and response.result is not None:
+            ok = evaluation.check.result_valid and evaluation.check.root_ok
+            counts["valid" if ok else "invalid"] += 1
+        else:
+            counts["failed"] += 1
+            code = response.error.code.value if response is not None and response.error else "no_answer"
+            errors[code] += 1
+        done = sum(counts.values())
+        if done % 20 == 0:
+            say(f"reliability jobs {done}/{jobs}: {counts['valid']} valid")
+
+    await asyncio.gather(*(one(i) for i in range(jobs)))
+    latencies.sort()
+    return {
+        "jobs": jobs,
+        "valid": counts["valid"],
+        "invalid": counts["invalid"],
+        "failed": counts["failed"],
+        "valid_share": round(counts["valid"] / jobs, 4),
+        "errors": dict(errors),
+        "latency_ms_p50": round(latencies[len(latencies) // 2], 1),
+        "latency_ms_p95": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
+        "faults_drawn": {name: dict(injector.counts) for name, injector in network.faults.items()},
     }
 
 

@@ -15,6 +15,7 @@ on both sides (emulators and miners alike) to `DEVNET_SN13_REQUESTS_PER_HOUR`; p
 import secrets
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import bittensor as bt
@@ -22,12 +23,18 @@ from pydantic import SecretStr
 
 from ledger.store import LedgerStore
 from orchestra.chain import ChainClient
-from orchestra.config import SN13_NETUID, MinerSettings, ValidatorSettings, default_routes
+from orchestra.config import SN13_NETUID, SN22_NETUID, MinerSettings, ValidatorSettings, default_routes
+from orchestra.devnet.blockmachine import BlockmachineEmulator
 from orchestra.devnet.chain import DevnetSubtensor
 from orchestra.devnet.data_universe import DataUniverseEmulator
+from orchestra.devnet.data_universe_api import DataUniverseApiEmulator
 from orchestra.devnet.desearch import DesearchEmulator
-from orchestra.devnet.ledger import open_devnet_ledger
+from orchestra.devnet.desearch_miner import DesearchMinerEmulator
+from orchestra.devnet.faults import Fault, FaultInjector
+from orchestra.devnet.inference import InferenceEmulator
+from orchestra.devnet.ledger import DevnetEndpoints, open_devnet_ledger
 from orchestra.devnet.wallets import make_wallet
+from orchestra.errors import ConfigError
 from orchestra.miner.neuron import Miner
 from orchestra.ports import LOOPBACK, free_port
 from orchestra.routing import RouteSpec
@@ -37,6 +44,14 @@ VALIDATOR_STAKE_TAO = 10_000.0
 MINER_STAKE_TAO = 10.0
 SN13_CALLER_STAKE_TAO = 20_000.0
 SN13_MINER_STAKE_TAO = 100.0
+SN22_CALLER_STAKE_TAO = 20_000.0  # SN22 miners answer validators with >= 20,000 stake
+SN22_MINER_STAKE_TAO = 100.0
+KEY_FIELDS = {
+    "desearch": "desearch_api_key",
+    "data_universe_api": "data_universe_api_key",
+    "chutes": "chutes_api_key",
+    "targon": "targon_api_key",
+}
 DEVNET_SN13_REQUESTS_PER_HOUR = 600
 
 
@@ -58,10 +73,24 @@ class LocalNetwork:
         self.devnet: DevnetSubtensor = self.chain.subtensor
         self.devnet.create_subnet(netuid)
         self.devnet.create_subnet(SN13_NETUID)
+        self.devnet.create_subnet(SN22_NETUID)
         self.wallets: dict[str, bt.Wallet] = {}
         self.producers: list[DataUniverseEmulator] = []
+        self.sn22_miners: list[DesearchMinerEmulator] = []
         self.desearch: DesearchEmulator | None = None
+        self.data_universe_api: DataUniverseApiEmulator | None = None
+        self.chutes: InferenceEmulator | None = None
+        self.targon: InferenceEmulator | None = None
+        self.blockmachine: BlockmachineEmulator | None = None
         self.desearch_key = secrets.token_urlsafe(24)
+        self.keys = {
+            "desearch": self.desearch_key,
+            "data_universe_api": secrets.token_urlsafe(24),
+            "chutes": "cpk_" + secrets.token_urlsafe(24),
+            "targon": "sn4_" + secrets.token_urlsafe(24),
+        }
+        # One fault injector per emulated provider, by the name `--faults` uses.
+        self.faults: dict[str, FaultInjector] = {}
         self.miners: list[Miner] = []
         self.validators: list[Validator] = []
 
@@ -82,16 +111,74 @@ class LocalNetwork:
 
     # ----------------------------------------------------------------- producers
 
-    def start_producers(self, *, sn13_miners: int = 2) -> None:
-        """Start the emulated SN13 miners (real Axons) and the Desearch API stand-in."""
+    def injector(self, provider: str, seed: int | None = None) -> FaultInjector:
+        if provider not in self.faults:
+            # Each provider draws from its own seeded stream: one shared seed would fail them together.
+            self.faults[provider] = FaultInjector(seed=None if seed is None else f"{seed}:{provider}")
+        return self.faults[provider]
+
+    def set_faults(self, faults: Mapping[str, tuple[Fault, ...]]) -> None:
+        """Replace the fault rules of the named providers (others keep theirs)."""
+        unknown = sorted(set(faults) - set(self.faults))
+        if unknown:
+            raise ConfigError(f"unknown providers {unknown}; providers: {', '.join(sorted(self.faults))}")
+        for provider, rules in faults.items():
+            self.faults[provider].set(rules)
+
+    def start_producers(
+        self, *, sn13_miners: int = 2, sn22_miners: int = 0, extended: bool = False, seed: int | None = None
+    ) -> None:
+        """Start the emulated producers, each with a fault injector named after it.
+
+        Always: SN13 miners (real Axons, `sn13-miner-N`) and the Desearch API stand-in (`desearch`).
+        With `sn22_miners`, pre-2.0 SN22 miners (real Axons, `sn22-miner-N`). With `extended`, the
+        SN13 on-demand API (`sn13-api`), SN64 Chutes (`chutes`), SN4 Targon (`targon`) and SN19
+        Blockmachine (`blockmachine`) too.
+        """
         for index in range(sn13_miners):
             name = f"sn13-miner-{index + 1}"
             self.register(name, SN13_NETUID, stake_tao=SN13_MINER_STAKE_TAO)
             emulator = DataUniverseEmulator(
-                self.wallet(name), self.chain, SN13_NETUID, requests_per_hour=self.sn13_requests_per_hour
+                self.wallet(name),
+                self.chain,
+                SN13_NETUID,
+                requests_per_hour=self.sn13_requests_per_hour,
+                faults=self.injector(name, seed),
             )
             self.producers.append(emulator.start())
-        self.desearch = DesearchEmulator(api_key=self.desearch_key).start()
+        for index in range(sn22_miners):
+            name = f"sn22-miner-{index + 1}"
+            self.register(name, SN22_NETUID, stake_tao=SN22_MINER_STAKE_TAO)
+            miner = DesearchMinerEmulator(
+                self.wallet(name), self.chain, SN22_NETUID, faults=self.injector(name, seed)
+            )
+            self.sn22_miners.append(miner.start())
+        self.desearch = DesearchEmulator(
+            api_key=self.desearch_key, faults=self.injector("desearch", seed)
+        ).start()
+        if extended:
+            self.data_universe_api = DataUniverseApiEmulator(
+                self.keys["data_universe_api"], faults=self.injector("sn13-api", seed), submission_delay_s=0.2
+            ).start()
+            self.chutes = InferenceEmulator.chutes(
+                api_key=self.keys["chutes"], faults=self.injector("chutes", seed)
+            ).start()
+            self.targon = InferenceEmulator.targon(
+                api_key=self.keys["targon"], faults=self.injector("targon", seed)
+            ).start()
+            self.blockmachine = BlockmachineEmulator(faults=self.injector("blockmachine", seed)).start()
+
+    def endpoints(self) -> DevnetEndpoints:
+        if self.desearch is None:
+            raise RuntimeError("start_producers() first")
+        return DevnetEndpoints(
+            desearch=self.desearch.url,
+            data_universe_api=self.data_universe_api.url if self.data_universe_api else None,
+            chutes=self.chutes.base_url if self.chutes else None,
+            targon=self.targon.base_url if self.targon else None,
+            blockmachine=self.blockmachine.url if self.blockmachine else None,
+            sn22_miners=bool(self.sn22_miners),
+        )
 
     def routes(self, *, desearch_url: str | None = None) -> list[RouteSpec]:
         """A production miner's default routes, pointed at this network's stand-ins (or, for tests, at
@@ -104,9 +191,7 @@ class LocalNetwork:
 
     def ledger(self, name: str) -> LedgerStore:
         """A neuron's own Ledger database in the work directory, seeded with the devnet's entries."""
-        if self.desearch is None:
-            raise RuntimeError("start_producers() first")
-        return open_devnet_ledger(self.workdir / f"ledger-{name}.db", self.desearch.url)
+        return open_devnet_ledger(self.workdir / f"ledger-{name}.db", self.endpoints())
 
     # ----------------------------------------------------------------- neurons
 
@@ -116,10 +201,20 @@ class LocalNetwork:
         """Register, start and publish an Orchestra miner (also a permitted caller on SN13)."""
         self.register(name, self.netuid, stake_tao=MINER_STAKE_TAO)
         self.register(name, SN13_NETUID, stake_tao=SN13_CALLER_STAKE_TAO, validator_permit=True)
+        self.register(name, SN22_NETUID, stake_tao=SN22_CALLER_STAKE_TAO, validator_permit=True)
         port = free_port()
-        settings = settings or MinerSettings(sn13_requests_per_hour=self.sn13_requests_per_hour)
-        if settings.desearch_api_key is None:  # the devnet's operators all hold a Desearch key
-            settings = settings.model_copy(update={"desearch_api_key": SecretStr(self.desearch_key)})
+        # The inference stand-ins answer extractively: they serve `llm_inference` steps, but cannot
+        # plan or cite evidence the way the LLM planner and synthesiser need, so those stay off here.
+        settings = settings or MinerSettings(
+            sn13_requests_per_hour=self.sn13_requests_per_hour, llm_planner=False, llm_synthesis=False
+        )
+        # The devnet's operators hold a key for every keyed stand-in.
+        missing = {
+            field: SecretStr(self.keys[adapter])
+            for adapter, field in KEY_FIELDS.items()
+            if getattr(settings, field) is None
+        }
+        settings = settings.model_copy(update=missing)
         miner = Miner(
             wallet=self.wallet(name),
             chain=self.chain,
@@ -147,7 +242,9 @@ class LocalNetwork:
             netuid=self.netuid,
             settings=settings
             or ValidatorSettings(
-                step_interval_s=0, producer_netuids=[SN13_NETUID], desearch_api_key=self.desearch_key
+                step_interval_s=0,
+                producer_netuids=[SN13_NETUID, SN22_NETUID],
+                desearch_api_key=self.desearch_key,
             ),
             ledger=self.ledger(name),
         )
@@ -168,7 +265,10 @@ class LocalNetwork:
             await validator.aclose()
         for producer in self.producers:
             producer.stop()
-        if self.desearch is not None:
-            self.desearch.stop()
+        for sn22 in self.sn22_miners:
+            sn22.stop()
+        for server in (self.desearch, self.data_universe_api, self.chutes, self.targon, self.blockmachine):
+            if server is not None:
+                server.stop()
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

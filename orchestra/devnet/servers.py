@@ -29,7 +29,8 @@ class ThreadedAiohttpServer:
         return self
 
     async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # A stand-in holding a request open (an injected timeout) must not hold up the devnet's stop.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
 

@@ -24,13 +24,14 @@ from orchestra.adapters import default_adapters
 from orchestra.chain import ChainClient, MetagraphCache, MetagraphView
 from orchestra.config import MinerSettings, load_routes, route_secrets
 from orchestra.errors import ConfigError, OrchestraError
-from orchestra.executor import Executor
+from orchestra.executor import Executor, HedgePolicy, RetryPolicy
 from orchestra.miner.service import OrchestrationService, parse_request
 from orchestra.planner import BlueprintPlanner, load_blueprints
 from orchestra.ports import wait_for_port
-from orchestra.routing import LedgerDirectory, Router, RouteSpec
+from orchestra.routing import LedgerDirectory, ProviderHealth, Router, RouteSpec
 from orchestra.transports.dendrite import DendriteTransport
 from orchestra.transports.http import HttpTransport
+from orchestra.transports.signed_http import SignedHttpTransport
 from protocol.ledger_sync import MAX_PROPOSALS, LedgerSync
 from protocol.models import CallReceipt, CallStatus, ErrorCode, RouteKind, TaskError, TaskResult
 from protocol.synapse import OrchestrationTask
@@ -38,7 +39,7 @@ from protocol.version import PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
 
-_ADAPTER_NAMES = frozenset(default_adapters())
+_ADAPTER_KINDS = {name: adapter.route_kinds for name, adapter in default_adapters().items()}
 
 
 def build_service(
@@ -51,21 +52,35 @@ def build_service(
 ) -> OrchestrationService:
     """Wire planner, router, transports, adapters and synthesiser for one miner."""
     needs_dendrite = any(route.kind is RouteKind.DENDRITE for route in router.routes)
+    if router.health is None:
+        router.health = ProviderHealth(
+            failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+        )
     executor = Executor(
         router,
         default_adapters(sn13_requests_per_hour=settings.sn13_requests_per_hour),
         http=http,
         dendrite=DendriteTransport(wallet) if needs_dendrite else None,
+        signed=SignedHttpTransport(http, wallet.hotkey),
+        max_calls=settings.max_calls_per_job,
         observer=_health_observer(samples) if samples is not None else None,
+        retry=RetryPolicy(rounds=settings.retry_rounds),
+        hedge=HedgePolicy(enabled=settings.hedge),
+        step_timeout_s=settings.step_timeout_s,
     )
     return OrchestrationService(
-        BlueprintPlanner(load_blueprints()), executor, max_evidence_bytes=settings.max_evidence_bytes
+        BlueprintPlanner(load_blueprints()),
+        executor,
+        max_evidence_bytes=settings.max_evidence_bytes,
+        llm_planner=settings.llm_planner,
+        llm_synthesis=settings.llm_synthesis,
     )
 
 
 def _health_observer(samples: SampleBuffer) -> "Callable[[RouteSpec, CallReceipt], None]":
     def observe(route: RouteSpec, receipt: CallReceipt) -> None:
-        if route.ledger_route is not None:  # operator-listed routes have no Ledger health record
+        # Operator-listed routes have no Ledger health record; a cancelled hedge says nothing of health.
+        if route.ledger_route is not None and receipt.status is not CallStatus.CANCELLED:
             samples.observe(
                 route.netuid,
                 route.ledger_route,
@@ -100,7 +115,7 @@ class Miner:
         self.settings = settings
         self.ledger = ledger or LedgerStore(settings.ledger_url)
         ensure_seeded(self.ledger)
-        secrets = route_secrets(settings.desearch_api_key)
+        secrets = route_secrets(settings.adapter_keys())
         self.http = HttpTransport()
         self.samples = SampleBuffer()
         if routes is None and settings.routes_file:
@@ -108,7 +123,7 @@ class Miner:
         if routes is not None:  # an operator's explicit list replaces the Ledger's routes
             router = Router(routes, self._metagraph)
         else:
-            directory = LedgerDirectory(self.ledger, adapters=_ADAPTER_NAMES, secrets=secrets)
+            directory = LedgerDirectory(self.ledger, adapters=_ADAPTER_KINDS, secrets=secrets)
             router = Router(directory, self._metagraph, rank=directory.rank)
         producer_netuids = [r.netuid for r in router.routes if r.kind is RouteKind.DENDRITE]
         self.graphs = MetagraphCache(chain, [netuid, *producer_netuids])

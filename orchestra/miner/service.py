@@ -20,11 +20,11 @@ from orchestra.errors import (
     OrchestraError,
     SchemaError,
 )
-from orchestra.executor import Execution, Executor
-from orchestra.planner import BlueprintPlanner, analyse
+from orchestra.executor import Execution, Executor, ProgressSink, RouteChat
+from orchestra.planner import BlueprintPlanner, LlmPlanner, Planner, analyse
 from orchestra.proofs import canonical_json, compute_proof_root
-from orchestra.schema import CompiledSchema, compile_schema
-from orchestra.synthesis import RuleSynthesizer, Synthesis
+from orchestra.schema import compile_schema
+from orchestra.synthesis import AsyncRuleSynthesizer, LlmSynthesizer, RuleSynthesizer, Synthesis, Synthesizer
 from protocol.models import (
     MAX_OBJECTIVE_CHARS,
     CallEvidence,
@@ -65,7 +65,13 @@ def parse_request(task_id: Any, objective: Any, target_schema: Any, constraints:
 
 
 class OrchestrationService:
-    """Plans, executes and synthesises tasks. Share one instance across concurrent requests."""
+    """Plans, executes and synthesises tasks. Share one instance across concurrent requests.
+
+    When the router has an `openai` route for `llm_inference`, each task may ask it for its plan
+    (`llm_planner`) and for its synthesis (`llm_synthesis`); both fall back to the blueprint and rule
+    paths when the model's answer does not hold up. The model calls are receipted in the task's
+    proof like every producer call.
+    """
 
     def __init__(
         self,
@@ -74,33 +80,50 @@ class OrchestrationService:
         synthesizer: RuleSynthesizer | None = None,
         *,
         max_evidence_bytes: int = DEFAULT_EVIDENCE_BYTES,
+        llm_planner: bool = True,
+        llm_synthesis: bool = True,
     ) -> None:
         self.planner = planner
         self.executor = executor
         self.synthesizer = synthesizer or RuleSynthesizer()
         self.max_evidence_bytes = max_evidence_bytes
+        self.llm_planner = llm_planner
+        self.llm_synthesis = llm_synthesis
 
-    async def handle(self, spec: TaskSpec) -> TaskResult:
+    async def handle(self, spec: TaskSpec, *, events: ProgressSink | None = None) -> TaskResult:
+        """Run one task; `events` receives progress (steps started, retried, hedged, finished...)."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         started_loop = loop.time()
         deadline = started_loop + spec.constraints.deadline_ms / 1000 * EXECUTION_SHARE
+        job = self.executor.open_job(
+            deadline=deadline, constraints=spec.constraints, task_id=spec.task_id, events=events
+        )
+        chat = RouteChat(self.executor, job)
+        llm = (self.llm_planner or self.llm_synthesis) and chat.available()
+        planner: Planner = LlmPlanner(chat, self.planner) if llm and self.llm_planner else self.planner
         try:
             schema = compile_schema(spec.target_schema)
-            plan = self.planner.plan(spec, schema, capabilities=self.executor.router.capabilities())
+            plan = await planner.aplan(spec, schema, capabilities=self.executor.router.capabilities())
         except OrchestraError as exc:
             return _failure(spec, exc.to_task_error(), started)
         planned = time.perf_counter()
 
-        execution = await self.executor.run(plan, deadline=deadline, constraints=spec.constraints)
+        execution = await self.executor.run(plan, job=job)
         executed = time.perf_counter()
         failed = execution.failed_required()
         if failed is not None and failed.error is not None:
             return self._finish(spec, execution, None, failed.error, (started, planned, executed))
         budget = max(0.1, started_loop + spec.constraints.deadline_ms / 1000 - loop.time())
+        synthesizer: Synthesizer = (
+            LlmSynthesizer(chat, self.synthesizer)
+            if llm and self.llm_synthesis
+            else AsyncRuleSynthesizer(self.synthesizer)
+        )
+        facts = analyse(spec.objective, schema.root)
         try:
             synthesis = await asyncio.wait_for(
-                asyncio.to_thread(self._synthesise, spec, schema, execution), timeout=budget
+                synthesizer.synthesise(schema, facts, execution.records()), timeout=budget
             )
         except asyncio.TimeoutError:
             late = DeadlineExceededError("synthesis did not finish before the task deadline").to_task_error()
@@ -108,10 +131,6 @@ class OrchestrationService:
         except OrchestraError as exc:
             return self._finish(spec, execution, None, exc.to_task_error(), (started, planned, executed))
         return self._finish(spec, execution, synthesis, None, (started, planned, executed))
-
-    def _synthesise(self, spec: TaskSpec, schema: CompiledSchema, execution: Execution) -> Synthesis:
-        facts = analyse(spec.objective, schema.root)
-        return self.synthesizer.synthesise(schema, facts, execution.records())
 
     def _finish(
         self,

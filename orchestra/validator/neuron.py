@@ -102,7 +102,7 @@ class Validator:
         self.http = HttpTransport()
         self.curator = Curator(
             self.ledger,
-            Prober(self.http, route_secrets(settings.desearch_api_key)),
+            Prober(self.http, route_secrets({"desearch": settings.desearch_api_key})),
             validator=self.hotkey,
             quorum=QuorumRule(settings.ledger_quorum, settings.ledger_stake_fraction),
         )

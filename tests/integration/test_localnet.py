@@ -44,3 +44,20 @@ def test_negative_steps_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
         main(["localnet", "--steps", "-1"])
     assert caught.value.code == 2
     assert "--steps must be 0 or more" in capsys.readouterr().err
+
+
+def test_a_bad_faults_spec_is_refused_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["localnet", "--faults", "chutes=melt"])
+    assert exited.value.code == 2 and "unknown fault 'melt'" in capsys.readouterr().err
+
+
+def test_localnet_counts_valid_jobs_under_faults(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["localnet", "--json", "--steps", "1", "--seed", "2", "--jobs", "12", "--faults", "desearch=5xx:0.5"]
+    )
+    out = json.loads(capsys.readouterr().out)
+    reliability = out["reliability"]
+    assert code == 0 and reliability["jobs"] == 12 and reliability["invalid"] == 0
+    assert reliability["valid"] + reliability["failed"] == 12 and reliability["valid"] >= 11
+    assert reliability["faults_drawn"]["desearch"].get("5xx", 0) > 0

@@ -7,10 +7,16 @@ from typing import Any, cast
 import pytest
 
 from orchestra.adapters.base import Adapter, AdapterError, Caller, Record
-from orchestra.executor import Executor
+from orchestra.executor import EventKind, Executor, HedgePolicy, ProgressEvent, RetryPolicy
 from orchestra.proofs import digest
-from orchestra.routing import Router, RouteSpec
-from orchestra.transports import ProducerUnavailable
+from orchestra.routing import BreakerState, Candidate, Router, RouteSpec, provider_key
+from orchestra.transports import (
+    CallTimeout,
+    InvalidResponse,
+    ProducerFailed,
+    ProducerRejected,
+    ProducerUnavailable,
+)
 from orchestra.transports.base import CallMeta, CallReply
 from orchestra.transports.http import HttpTransport
 from protocol.models import CallStatus, Constraints, ErrorCode, Plan, Provider, RouteKind, Step
@@ -147,7 +153,8 @@ async def test_a_failed_required_step_fails_the_job_with_a_named_error_and_skips
     assert failed is not None and failed.step.id == "web"
     assert failed.error is not None and failed.error.code is ErrorCode.PRODUCER_UNAVAILABLE
     assert result.outcomes["later"].error is not None
-    assert ex.http.urls == ["https://a.example/x"]  # "later" never called anyone
+    # "later" never called anyone; "web" was retried twice after backoff (unreachable is transient)
+    assert ex.http.urls == ["https://a.example/x"] * 3
 
 
 async def test_a_failed_optional_step_is_reported_without_failing_the_job() -> None:
@@ -276,3 +283,290 @@ async def test_an_answer_without_a_canonical_form_is_recorded_as_invalid() -> No
     assert receipt.status is CallStatus.INVALID_RESPONSE and receipt.response_digest is None
     error = result.outcomes["web"].error
     assert error is not None and "cannot be recorded" in error.message
+
+
+def failing_meta(host: str = "a.example") -> CallMeta:
+    return CallMeta(provider=Provider(host=host), operation="POST /x", started_ns=1, latency_ms=5.0)
+
+
+def quick(**kwargs: Any) -> RetryPolicy:
+    return RetryPolicy(base_delay_s=0.001, max_delay_s=0.002, jitter=0.0, **kwargs)
+
+
+async def test_a_transient_failure_is_retried_after_the_other_candidates_with_backoff() -> None:
+    calls: list[str] = []
+
+    def answer(url: str, body: Any) -> Any:
+        calls.append(url)
+        if len(calls) == 1:
+            return ProducerFailed("503 upstream busy", failing_meta())
+        return {"texts": ["second time lucky"]}
+
+    events: list[ProgressEvent] = []
+    ex = executor(answer, [route("a", "web_search")], retry=quick())
+    deadline = asyncio.get_running_loop().time() + 5
+    result = await ex.run(
+        plan(Step(id="web", capability="web_search")),
+        deadline=deadline,
+        constraints=Constraints(),
+        events=events.append,
+    )
+    assert result.outcomes["web"].ok
+    assert [(r.attempt, r.status) for r in result.receipts] == [(1, CallStatus.ERROR), (2, CallStatus.OK)]
+    assert [e.kind for e in events] == [EventKind.STEP_STARTED, EventKind.RETRY, EventKind.STEP_FINISHED]
+
+
+@pytest.mark.parametrize(
+    ("error", "calls"),
+    [
+        (ProducerRejected("401 bad key", failing_meta()), 1),
+        (InvalidResponse("not JSON", failing_meta()), 1),
+        (CallTimeout("took too long", failing_meta()), 4),
+        (ProducerUnavailable("connection refused", failing_meta()), 4),
+    ],
+    ids=["rejected", "invalid", "timeout", "unreachable"],
+)
+async def test_only_transient_failures_are_retried(error: Exception, calls: int) -> None:
+    ex = executor(lambda *_: error, [route("a", "web_search")], retry=quick(rounds=3))
+    result = await run(ex, plan(Step(id="web", capability="web_search")))
+    assert not result.outcomes["web"].ok and len(ex.http.urls) == calls
+
+
+async def test_retries_stop_at_the_configured_rounds() -> None:
+    ex = executor(
+        lambda *_: ProducerFailed("500", failing_meta()),
+        [route("a", "web_search"), route("b", "web_search")],
+        retry=quick(rounds=2),
+    )
+    result = await run(ex, plan(Step(id="web", capability="web_search")))
+    error = result.outcomes["web"].error
+    assert error is not None and error.code is ErrorCode.PRODUCER_ERROR
+    assert len(ex.http.urls) == 6 and len(result.receipts) == 6  # 2 candidates x (1 + 2 retries)
+
+
+async def test_a_slow_provider_is_hedged_after_its_p95_and_the_loser_keeps_a_receipt() -> None:
+    release = asyncio.Event()
+
+    async def answer(url: str, body: Any) -> Any:
+        if "a.example" in url:
+            await release.wait()  # never released: only cancellation ends it
+        return {"texts": [url.split("/")[2]]}
+
+    routes = [route("a", "web_search"), route("b", "web_search")]
+    ex = executor(answer, routes, hedge=HedgePolicy(min_delay_s=0.01, min_samples=3))
+    slow = Candidate(route=routes[0], provider=Provider(host="a.example"))
+    for _ in range(3):
+        ex.health.record(provider_key(slow), ok=True, latency_ms=20.0)
+    events: list[ProgressEvent] = []
+    deadline = asyncio.get_running_loop().time() + 5
+    result = await ex.run(
+        plan(Step(id="web", capability="web_search")),
+        deadline=deadline,
+        constraints=Constraints(),
+        events=events.append,
+    )
+    assert [r.text for r in result.records()] == ["b.example"]
+    assert sorted((r.provider.host, r.status) for r in result.receipts) == [
+        ("a.example", CallStatus.CANCELLED),
+        ("b.example", CallStatus.OK),
+    ]
+    assert EventKind.HEDGE in [e.kind for e in events]
+
+
+async def test_a_provider_without_latency_history_is_not_hedged() -> None:
+    async def answer(url: str, body: Any) -> Any:
+        if "a.example" in url:
+            await asyncio.sleep(0.05)
+        return {"texts": [url.split("/")[2]]}
+
+    ex = executor(answer, [route("a", "web_search"), route("b", "web_search")])
+    result = await run(ex, plan(Step(id="web", capability="web_search")))
+    assert [r.text for r in result.records()] == ["a.example"] and ex.http.urls == ["https://a.example/x"]
+
+
+async def test_a_provider_that_failed_goes_behind_the_healthy_ones() -> None:
+    ex = executor(
+        lambda url, body: ProducerRejected("401", failing_meta()) if "a." in url else {"texts": ["b"]},
+        [route("a", "web_search"), route("b", "web_search")],
+    )
+    for _ in range(3):
+        result = await run(ex, plan(Step(id="web", capability="web_search")))
+        assert result.outcomes["web"].ok
+    assert ex.http.urls == [
+        "https://a.example/x",
+        "https://b.example/x",
+        "https://b.example/x",
+        "https://b.example/x",
+    ]
+
+
+async def test_repeated_failures_open_the_circuit_but_a_lone_provider_is_still_tried() -> None:
+    ex = executor(lambda *_: ProducerRejected("401", failing_meta()), [route("a", "web_search")])
+    key = "a/a.example"
+    for _ in range(3):
+        await run(ex, plan(Step(id="web", capability="web_search")))
+    assert ex.health.state(key) is BreakerState.OPEN
+    await run(ex, plan(Step(id="web", capability="web_search")))
+    assert len(ex.http.urls) == 4  # demoted to last resort, not dropped
+
+
+async def test_a_retried_job_reuses_its_paid_steps_with_their_receipts() -> None:
+    ex = executor(lambda *_: {"texts": ["paid once"]}, [route("a", "web_search", cost=0.5)])
+    the_plan = plan(Step(id="web", capability="web_search"))
+    deadline = asyncio.get_running_loop().time() + 5
+    first = await ex.run(the_plan, deadline=deadline, constraints=Constraints(), task_id="task-1")
+    events: list[ProgressEvent] = []
+    again = await ex.run(
+        the_plan, deadline=deadline, constraints=Constraints(), task_id="task-1", events=events.append
+    )
+    assert len(ex.http.urls) == 1 and first.cost == 0.5 and again.cost == 0.0
+    assert again.receipts == first.receipts and again.evidence == first.evidence
+    assert [r.text for r in again.records()] == ["paid once"]
+    assert again.records()[0].receipt_index == 0
+    assert EventKind.CACHE_HIT in [e.kind for e in events]
+    other = await ex.run(the_plan, deadline=deadline, constraints=Constraints(), task_id="task-2")
+    assert len(ex.http.urls) == 2 and other.cost == 0.5  # another task pays for its own calls
+
+
+async def test_a_dependent_step_gets_its_dependencies_records_as_context() -> None:
+    seen: list[Any] = []
+
+    def answer(url: str, body: Any) -> Any:
+        return {"texts": ["fact from the web"]}
+
+    class ContextAdapter(EchoAdapter):
+        async def run(self, step: Step, caller: Caller) -> list[Record]:
+            seen.append(step.inputs.get("context"))
+            return await super().run(step, caller)
+
+    ex = Executor(
+        Router([route("a", "web_search"), route("b", "llm_inference")], lambda _: None),
+        {"echo": ContextAdapter()},
+        http=cast(HttpTransport, ScriptedHttp(answer)),
+    )
+    await run(
+        ex,
+        plan(
+            Step(id="web", capability="web_search"),
+            Step(
+                id="draft",
+                capability="llm_inference",
+                depends_on=["web"],
+                inputs={"prompt": "sum up", "context_from": ["web"]},
+            ),
+        ),
+    )
+    assert seen == [None, [{"text": "fact from the web", "source": "web"}]]
+
+
+async def test_a_failed_step_emits_its_error_code() -> None:
+    events: list[ProgressEvent] = []
+    ex = executor(lambda *_: {}, [route("a", "web_search")])
+    deadline = asyncio.get_running_loop().time() + 5
+    await ex.run(
+        plan(Step(id="x", capability="chain_rpc")),
+        deadline=deadline,
+        constraints=Constraints(),
+        events=events.append,
+    )
+    assert [(e.kind, e.detail) for e in events] == [
+        (EventKind.STEP_STARTED, None),
+        (EventKind.STEP_FAILED, "no_route"),
+    ]
+
+
+class FetchingAdapter(EchoAdapter):
+    """Fetches the absolute URL named in the step's inputs (a presigned download)."""
+
+    async def run(self, step: Step, caller: Caller) -> list[Record]:
+        reply = await caller.fetch(step.inputs["url"])
+        assert reply.receipt_index is not None
+        return [Record(kind="post", text=str(reply.payload), source="x", receipt_index=reply.receipt_index)]
+
+
+def fetching(endpoint: str = "https://api.example") -> Executor:
+    spec = RouteSpec(
+        name="api",
+        netuid=13,
+        kind=RouteKind.HTTP,
+        adapter="echo",
+        capabilities=("social_data",),
+        endpoint=endpoint,
+    )
+    return Executor(
+        Router([spec], lambda _: None),
+        {"echo": FetchingAdapter()},
+        http=cast(HttpTransport, ScriptedHttp(lambda url, body: {"posts": 1})),
+        retry=quick(rounds=0),
+    )
+
+
+async def test_a_presigned_download_is_fetched_and_its_signature_kept_out_of_the_evidence() -> None:
+    ex = fetching()
+    url = "https://bucket.s3.amazonaws.com/job/1.json?X-Amz-Signature=abc123"
+    result = await run(ex, plan(Step(id="s", capability="social_data", inputs={"url": url})))
+    assert result.outcomes["s"].ok and ex.http.urls == [url]
+    assert result.evidence[0].request == {
+        "method": "GET",
+        "url": "https://bucket.s3.amazonaws.com/job/1.json",
+    }
+    assert "abc123" not in str(result.receipts[0].model_dump()) + str(result.evidence[0].model_dump())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://bucket.s3.amazonaws.com/x",  # not https
+        "https://127.0.0.1/admin",  # loopback
+        "https://10.0.0.5/metadata",  # private
+        "https://169.254.169.254/latest/meta-data",  # link-local (cloud metadata)
+        "https://user:pw@bucket.example/x",  # credentials in the URL
+        "file:///etc/passwd",
+    ],
+)
+async def test_a_producer_cannot_make_the_miner_fetch_internal_urls(url: str) -> None:
+    ex = fetching()
+    result = await run(ex, plan(Step(id="s", capability="social_data", inputs={"url": url})))
+    error = result.outcomes["s"].error
+    assert error is not None and "refusing to fetch" in error.message
+    assert ex.http.urls == [] and result.receipts == []
+
+
+async def test_a_loopback_route_may_fetch_from_loopback_as_the_devnet_does() -> None:
+    ex = fetching("http://127.0.0.1:8000")
+    url = "http://127.0.0.1:8001/devnet-s3/1.json"
+    result = await run(ex, plan(Step(id="s", capability="social_data", inputs={"url": url})))
+    assert result.outcomes["s"].ok and ex.http.urls == [url]
+
+
+class PollingAdapter(EchoAdapter):
+    """Waits between calls, as a job API's poller does."""
+
+    async def run(self, step: Step, caller: Caller) -> list[Record]:
+        await caller.http("POST", "/jobs", json_body={})
+        await asyncio.sleep(30)  # far past any limit in these tests
+        return []
+
+
+async def test_a_step_that_waits_between_calls_is_stopped_at_its_step_timeout() -> None:
+    ex = Executor(
+        Router([route("a", "web_search")], lambda _: None),
+        {"echo": PollingAdapter()},
+        http=cast(HttpTransport, ScriptedHttp(lambda *_: {})),
+        step_timeout_s=0.05,
+    )
+    result = await run(ex, plan(Step(id="web", capability="web_search")), seconds=10)
+    error = result.outcomes["web"].error
+    assert error is not None and error.code is ErrorCode.DEADLINE_EXCEEDED
+    assert "step timeout" in error.message and len(result.receipts) == 1
+
+
+async def test_a_step_is_stopped_at_the_job_deadline_too() -> None:
+    ex = Executor(
+        Router([route("a", "web_search")], lambda _: None),
+        {"echo": PollingAdapter()},
+        http=cast(HttpTransport, ScriptedHttp(lambda *_: {})),
+    )
+    result = await run(ex, plan(Step(id="web", capability="web_search")), seconds=0.2)
+    error = result.outcomes["web"].error
+    assert error is not None and error.code is ErrorCode.DEADLINE_EXCEEDED and "job deadline" in error.message

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestra.chain import MetagraphView, NeuronView
-from orchestra.routing import Router, RouteSpec
+from orchestra.routing import BreakerState, ProviderHealth, Router, RouteSpec
 from protocol.models import RouteKind, Step
 
 
@@ -111,3 +111,82 @@ def test_route_specs_are_validated(override: dict[str, Any]) -> None:
 def test_api_keys_never_show_in_reprs() -> None:
     route = routes(api_key="super-secret")[0]
     assert "super-secret" not in repr(route) and "super-secret" not in route.model_dump_json()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_breaker_opens_after_consecutive_failures_and_lets_one_trial_through_after_cooldown() -> None:
+    clock = FakeClock()
+    health = ProviderHealth(failure_threshold=3, cooldown_s=10, clock=clock)
+    for _ in range(2):
+        health.record("p", ok=False)
+    assert health.state("p") is BreakerState.CLOSED  # two failures are not a pattern yet
+    health.record("p", ok=False)
+    assert health.state("p") is BreakerState.OPEN and not health.available("p")
+    clock.now += 10
+    assert health.state("p") is BreakerState.HALF_OPEN and health.available("p")
+    health.begin("p")
+    assert not health.available("p")  # one trial at a time
+    health.record("p", ok=True)
+    assert health.state("p") is BreakerState.CLOSED and health.available("p")
+
+
+def test_a_failed_trial_reopens_the_circuit_for_twice_as_long() -> None:
+    clock = FakeClock()
+    health = ProviderHealth(failure_threshold=1, cooldown_s=10, clock=clock)
+    health.record("p", ok=False)
+    clock.now += 10
+    health.begin("p")
+    health.record("p", ok=False)
+    clock.now += 15
+    assert health.state("p") is BreakerState.OPEN
+    clock.now += 5
+    assert health.state("p") is BreakerState.HALF_OPEN
+
+
+def test_a_success_resets_the_failure_count() -> None:
+    health = ProviderHealth(failure_threshold=2)
+    health.record("p", ok=False)
+    health.record("p", ok=True)
+    health.record("p", ok=False)
+    assert health.state("p") is BreakerState.CLOSED
+
+
+def test_latency_p95_needs_enough_samples() -> None:
+    health = ProviderHealth()
+    for latency in range(1, 21):
+        health.record("p", ok=True, latency_ms=float(latency))
+    assert health.latency_p95("p", min_samples=30) is None
+    assert health.latency_p95("p") == 19.0
+
+
+def test_providers_with_an_open_circuit_move_to_the_end_and_live_success_reorders() -> None:
+    routes = [
+        RouteSpec(
+            name=n,
+            netuid=22,
+            kind=RouteKind.HTTP,
+            adapter="x",
+            capabilities=("web_search",),
+            endpoint=f"https://{n}.example",
+        )
+        for n in ("a", "b", "c")
+    ]
+    health = ProviderHealth(failure_threshold=1, cooldown_s=60)
+    router = Router(routes, lambda _: None, health=health)
+    step = Step(id="s", capability="web_search")
+    names = lambda: [c.route.name for c in router.candidates(step)]  # noqa: E731
+    assert names() == ["a", "b", "c"]
+    health.record("a/a.example", ok=False)
+    assert names() == ["b", "c", "a"]
+    for _ in range(3):
+        health.record("b/b.example", ok=True)
+        health.record("c/c.example", ok=True)
+    health.record("b/b.example", ok=False)  # opens b too; c is the only closed one left
+    assert names()[0] == "c"

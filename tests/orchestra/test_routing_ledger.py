@@ -74,11 +74,13 @@ def test_routes_without_a_known_adapter_or_kind_are_left_out(store: LedgerStore)
     store.apply(with_routes(sn22(store), openai, nameless), source="test")
 
     names = {r.name for r in LedgerDirectory(store, adapters=ADAPTERS, secrets=keys_for(22))()}
-    assert names == {"sn13-bucket", "sn22-desearch-api"}
-    with_openai = LedgerDirectory(
-        store, adapters=ADAPTERS, secrets=keys_for(22), kinds=(RouteKind.HTTP, RouteKind.OPENAI)
-    )
-    assert {r.name for r in with_openai()} == {"sn22-desearch-api", "sn22-chat"}
+    assert names == {"sn13-bucket", "sn22-desearch-api", "sn22-chat"}
+    http_only = LedgerDirectory(store, adapters=ADAPTERS, secrets=keys_for(22), kinds=(RouteKind.HTTP,))
+    assert {r.name for r in http_only()} == {"sn22-desearch-api"}
+    # The desearch adapter speaks only the hosted API: an openai route naming it cannot be served.
+    speaking = {"desearch": {RouteKind.HTTP}, "data_universe": {RouteKind.DENDRITE}}
+    served = LedgerDirectory(store, adapters=speaking, secrets=keys_for(22))
+    assert {r.name for r in served()} == {"sn13-bucket", "sn22-desearch-api"}
 
 
 def test_the_directory_follows_new_versions(store: LedgerStore) -> None:
