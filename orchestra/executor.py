@@ -22,6 +22,7 @@ import ipaddress
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -72,6 +73,10 @@ class CallBudgetExceeded(OrchestraError):
 
 class JobDeadlineExceeded(OrchestraError):
     code = ErrorCode.DEADLINE_EXCEEDED
+
+
+class RouteTooExpensive(AdapterError):
+    """This candidate's price would exceed `max_cost`; a cheaper candidate may still serve the step."""
 
 
 class EventKind(str, Enum):
@@ -240,9 +245,8 @@ class StepCaller:
                 f"the job reached its bound of {self._job.max_calls} calls", step_id=self._step.id
             )
         if self._job.max_cost is not None and self._job.cost + route.cost_per_call > self._job.max_cost:
-            raise CallBudgetExceeded(
-                f"another call to {route.name} would exceed max_cost {self._job.max_cost}",
-                step_id=self._step.id,
+            raise RouteTooExpensive(
+                f"another call to {route.name} would exceed max_cost {self._job.max_cost}"
             )
         self._job.calls += 1
         self._job.cost += route.cost_per_call
@@ -333,6 +337,8 @@ class StepCaller:
         route = self._candidate.route
         if route.endpoint is None:
             raise AdapterError(f"route {route.name} has no endpoint")
+        if route.kind is RouteKind.SIGNED_HTTP and self._executor.signed is None:
+            raise AdapterError(f"route {route.name} needs a hotkey to sign with; this executor has none")
         timeout, attempt = self._admit()
         # Headers carry credentials: they are sent, never recorded.
         request = {"method": method.upper(), "path": path, "body": json_body}
@@ -367,26 +373,50 @@ class StepCaller:
 
 
 def _check_fetchable(parts: SplitResult, route: RouteSpec) -> None:
-    """Refuse URLs a producer should not be able to make a miner call (SSRF): see `Caller.fetch`."""
-    route_host = urlsplit(route.endpoint).hostname if route.endpoint else None
-    local_route = route_host is not None and _is_local(route_host)
-    host = parts.hostname
+    """Refuse URLs a producer should not be able to make a miner call (SSRF): see `Caller.fetch`.
+
+    Plain http and non-public addresses are allowed only for the route's own host when the route
+    itself is on loopback (the devnet); everything else must be https to a public host.
+    """
+    route_host = _normal_host(urlsplit(route.endpoint).hostname) if route.endpoint else None
+    host = _normal_host(parts.hostname)
     if not host or parts.username or parts.password:
         raise AdapterError(f"refusing to fetch {parts.scheme}://{parts.netloc}: no plain host")
-    if parts.scheme != "https" and not (parts.scheme == "http" and local_route):
+    own_local_host = route_host is not None and _is_local(route_host) and host == route_host
+    if parts.scheme != "https" and not (parts.scheme == "http" and own_local_host):
         raise AdapterError(f"refusing to fetch a {parts.scheme or 'schemeless'} URL; only https is fetched")
-    if _is_local(host) and not local_route:
+    if _is_local(host) and not own_local_host:
         raise AdapterError(f"refusing to fetch {host}: a private or loopback address")
 
 
+def _normal_host(host: str | None) -> str | None:
+    return host.rstrip(".").lower().strip("[]") if host else None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _is_local(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+    """Whether `host` names a non-public address, in any spelling a resolver would accept."""
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
+        if not host or any(c not in "0123456789abcdefx." for c in host):
+            return False  # a name: whatever it resolves to is the resolver's business (https only)
+        try:  # shorthand IPv4: 127.1, 2130706433, 0x7f000001, 0177.0.0.1
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            address = embedded
+    return not address.is_global
 
 
 @dataclass(frozen=True)
@@ -416,6 +446,7 @@ class StepCache:
         return digest(
             {
                 "task": task_id,
+                "step": step.id,
                 "capability": step.capability,
                 "netuid": step.netuid,
                 "inputs": step.inputs,
@@ -613,21 +644,23 @@ class Executor:
         job.emit(EventKind.STEP_STARTED, step)
         cache_key = StepCache.key(job.task_id, step, job.constraints) if job.task_id is not None else None
         cached = self.cache.get(cache_key) if cache_key is not None else None
-        if cached is not None:
+        if cached is not None and job.calls + len(cached.receipts) <= job.max_calls:
             served[step.id] = cached.candidate
             outcome = StepOutcome(step, records=_replay(job, step, cached))
             job.emit(EventKind.CACHE_HIT, step, cached.candidate)
             job.emit(EventKind.STEP_FINISHED, step, cached.candidate, f"{len(outcome.records)} records")
             return outcome
         first_receipt = len(job.receipts)
+        won: list[StepOutcome] = []  # set by _race before its clean-up, which a timeout may interrupt
         remaining = job.remaining()
         by_step = self.step_timeout_s is not None and self.step_timeout_s < remaining
         limit = self.step_timeout_s if by_step and self.step_timeout_s is not None else remaining
         try:
             # Calls bound themselves by the deadline, but an adapter may also wait between calls
             # (polling a job API): the step as a whole must not outlive its time either.
+            step_deadline = asyncio.get_running_loop().time() + limit
             outcome = await asyncio.wait_for(
-                self._attempt_candidates(job, step, served), timeout=max(0.0, limit)
+                self._attempt_candidates(job, step, served, step_deadline, won), timeout=max(0.0, limit)
             )
         except asyncio.TimeoutError:
             what = "its step timeout" if by_step else "the job deadline"
@@ -639,6 +672,8 @@ class Executor:
                     step_id=step.id,
                 ),
             )
+            if won:  # an answer arrived; only the losers' clean-up ran out of time
+                outcome = won[0]
         if outcome.ok:
             job.emit(EventKind.STEP_FINISHED, step, served.get(step.id), f"{len(outcome.records)} records")
             if cache_key is not None and outcome.records and step.id in served:
@@ -648,7 +683,14 @@ class Executor:
             job.emit(EventKind.STEP_FAILED, step, served.get(step.id), outcome.error.code.value)
         return outcome
 
-    async def _attempt_candidates(self, job: Job, step: Step, served: dict[str, Candidate]) -> StepOutcome:
+    async def _attempt_candidates(
+        self,
+        job: Job,
+        step: Step,
+        served: dict[str, Candidate],
+        step_deadline: float,
+        won: list[StepOutcome],
+    ) -> StepOutcome:
         candidates = self.router.candidates(step, allowed_netuids=job.constraints.allowed_netuids)
         if not candidates:
             return StepOutcome(
@@ -668,7 +710,7 @@ class Executor:
         empty: Candidate | None = None
         for round_ in range(self.retry.rounds + 1):
             transient: list[Candidate] = []
-            outcome, empty_now = await self._race(job, step, queue, failures, transient, served)
+            outcome, empty_now = await self._race(job, step, queue, failures, transient, served, won)
             if outcome is not None:
                 return outcome
             empty = empty or empty_now
@@ -676,7 +718,8 @@ class Executor:
                 break
             retry_after = max((getattr(f, "retry_after_s", None) or 0.0 for f in failures[-3:]), default=0.0)
             wait = self.retry.delay(round_, retry_after)
-            if job.remaining() - wait < 0.25:
+            left = min(job.remaining(), step_deadline - asyncio.get_running_loop().time())
+            if left - wait < 0.25:
                 break
             job.emit(EventKind.RETRY, step, transient[0], f"{len(transient)} candidate(s) after {wait:.2f}s")
             await asyncio.sleep(wait)
@@ -694,18 +737,22 @@ class Executor:
         failures: list[Exception],
         transient: list[Candidate],
         served: dict[str, Candidate],
+        won: list[StepOutcome],
     ) -> tuple[StepOutcome | None, Candidate | None]:
         """One pass over `queue`: the first candidate to give records wins; hedges after the p95.
 
-        Returns the step's outcome once decided (success, or a deadline/budget stop), otherwise
-        None and the candidate that answered with no records, if any.
+        Returns the step's outcome once decided (success, or a deadline/budget stop once no attempt
+        is left in flight), otherwise None and the candidate that answered with no records, if any.
         """
         pending = list(queue)
         running: list[_Attempt] = []
         empty: Candidate | None = None
+        stop: OrchestraError | None = None
         try:
             while pending or running:
                 if not running:
+                    if stop is not None:
+                        break
                     running.append(self._start(job, step, pending.pop(0)))
                 wait_s = self._hedge_delay(running[-1].candidate) if pending and len(running) == 1 else None
                 done, _ = await asyncio.wait(
@@ -726,16 +773,22 @@ class Executor:
                         records = attempt.task.result()
                         if records:
                             served[step.id] = candidate
-                            return StepOutcome(step, records=records), None
+                            won.append(StepOutcome(step, records=records))
+                            return won[0], None
                         empty = empty or candidate
                         continue
                     if isinstance(exc, (JobDeadlineExceeded, CallBudgetExceeded)):
-                        return StepOutcome(step, error=exc.to_task_error()), None
+                        # No new call may start, but one still in flight may yet answer.
+                        stop = stop or exc
+                        pending.clear()
+                        continue
                     failures.append(exc if isinstance(exc, Exception) else AdapterError(repr(exc)))
                     if isinstance(exc, TransportError) and exc.transient:
                         transient.append(candidate)
                     if pending or running:
                         job.emit(EventKind.FALLBACK, step, candidate, str(exc)[:200])
+            if stop is not None:
+                return StepOutcome(step, error=stop.to_task_error()), None
             return None, empty
         finally:
             for attempt in running:
@@ -761,7 +814,12 @@ class Executor:
                 raise
             except (TransportError, AdapterError) as exc:
                 log.info("step %s: %s via %s failed: %s", step.id, step.capability, candidate.route.name, exc)
-                self.health.record(key, ok=False)
+                # A provider failed if it answered badly or not at all; an error raised before any call
+                # (our budget, our inputs) says nothing about it.
+                if isinstance(exc, TransportError) or exc.receipt_index is not None:
+                    self.health.record(key, ok=False)
+                else:
+                    self.health.release(key)
                 raise
             except Exception as exc:  # a producer must not be able to take the whole task down
                 log.exception("step %s: adapter %s failed unexpectedly", step.id, adapter.name)
@@ -903,6 +961,7 @@ def _snapshot(job: Job, step: Step, candidate: Candidate, outcome: StepOutcome, 
 def _replay(job: Job, step: Step, cached: _CachedStep) -> list[Record]:
     """Put a cached step's receipts into this job (not its cost: it was paid) and return its records."""
     base = len(job.receipts)
+    job.calls += len(cached.receipts)  # they sit in the answer like calls: the bound keeps it in size
     for receipt, evidence in zip(cached.receipts, cached.evidence, strict=True):
         job.receipts.append(receipt.model_copy(update={"step_id": step.id}))
         job.evidence.append(evidence)
@@ -919,6 +978,8 @@ def _failure(step: Step, failures: list[Exception]) -> TaskError:
         for f in failures
     )
     code = ErrorCode.PRODUCER_UNAVAILABLE if failures and unreachable else ErrorCode.PRODUCER_ERROR
+    if failures and all(isinstance(f, RouteTooExpensive) for f in failures):
+        code = ErrorCode.BUDGET_EXCEEDED
     detail = "; ".join(str(f) for f in failures[-3:])
     return TaskError(
         code=code,

@@ -211,9 +211,10 @@ class Miner:
         )
 
     async def aclose(self) -> None:
+        # Stop taking requests first: a forward still running must not find its clients closed.
+        self.axon.stop()
         await self.service.aclose()
         await self.http.aclose()
-        self.axon.stop()
         await asyncio.to_thread(self.samples.flush, self.ledger)
         self.ledger.close()
 

@@ -195,12 +195,30 @@ async def test_an_empty_answer_tries_the_next_provider_but_is_not_a_failure() ->
 
 async def test_the_budget_stops_calls_before_they_are_made() -> None:
     ex = executor(
-        lambda *_: {"texts": []}, [route("a", "web_search", cost=0.6), route("b", "web_search", cost=0.6)]
+        lambda *_: {"texts": ["x"]}, [route("a", "web_search", cost=0.6), route("b", "web_search", cost=0.6)]
+    )
+    first = await run(
+        ex,
+        plan(
+            Step(id="web", capability="web_search"),
+            Step(id="more", capability="web_search", depends_on=["web"]),
+        ),
+        max_cost=1.0,
+    )
+    error = first.outcomes["more"].error
+    assert error is not None and error.code is ErrorCode.BUDGET_EXCEEDED
+    assert len(ex.http.urls) == 1 and first.cost == 0.6
+
+
+async def test_a_route_over_budget_is_skipped_for_a_cheaper_one() -> None:
+    meta = failing_meta()
+    ex = executor(
+        lambda url, body: ProducerRejected("400", meta) if "a." in url else {"texts": [url.split("/")[2]]},
+        [route("a", "web_search"), route("b", "web_search", cost=5.0), route("c", "web_search")],
     )
     result = await run(ex, plan(Step(id="web", capability="web_search")), max_cost=1.0)
-    error = result.outcomes["web"].error
-    assert error is not None and error.code is ErrorCode.BUDGET_EXCEEDED
-    assert len(ex.http.urls) == 1 and result.cost == 0.6
+    assert [r.text for r in result.records()] == ["c.example"]
+    assert ex.http.urls == ["https://a.example/x", "https://c.example/x"] and result.cost == 0.0
 
 
 async def test_the_call_bound_applies() -> None:
@@ -522,6 +540,13 @@ async def test_a_presigned_download_is_fetched_and_its_signature_kept_out_of_the
         "https://169.254.169.254/latest/meta-data",  # link-local (cloud metadata)
         "https://user:pw@bucket.example/x",  # credentials in the URL
         "file:///etc/passwd",
+        "https://127.1/x",  # shorthand IPv4 loopback
+        "https://2130706433/x",
+        "https://0x7f000001/x",
+        "https://localhost./x",
+        "https://[::ffff:127.0.0.1]/x",  # IPv4-mapped IPv6
+        "https://[64:ff9b::a00:5]/x",  # NAT64 of 10.0.0.5
+        "https://100.64.0.1/x",  # shared address space
     ],
 )
 async def test_a_producer_cannot_make_the_miner_fetch_internal_urls(url: str) -> None:
@@ -532,11 +557,14 @@ async def test_a_producer_cannot_make_the_miner_fetch_internal_urls(url: str) ->
     assert ex.http.urls == [] and result.receipts == []
 
 
-async def test_a_loopback_route_may_fetch_from_loopback_as_the_devnet_does() -> None:
+async def test_a_loopback_route_may_fetch_from_its_own_host_only_as_the_devnet_does() -> None:
     ex = fetching("http://127.0.0.1:8000")
     url = "http://127.0.0.1:8001/devnet-s3/1.json"
     result = await run(ex, plan(Step(id="s", capability="social_data", inputs={"url": url})))
     assert result.outcomes["s"].ok and ex.http.urls == [url]
+    elsewhere = "http://169.254.169.254/latest/meta-data"
+    refused = await run(ex, plan(Step(id="s", capability="social_data", inputs={"url": elsewhere})))
+    assert refused.outcomes["s"].error is not None and ex.http.urls == [url]
 
 
 class PollingAdapter(EchoAdapter):
