@@ -33,6 +33,15 @@ SN64_NETUID = 64
 DEFAULT_DATA_DIR = Path.home() / ".orchestra"
 
 
+# Adapter -> the setting holding the operator's key for it.
+ADAPTER_KEY_FIELDS = {
+    "desearch": "desearch_api_key",
+    "data_universe_api": "data_universe_api_key",
+    "chutes": "chutes_api_key",
+    "targon": "targon_api_key",
+}
+
+
 class MinerSettings(BaseSettings):
     """Miner options. Env: ORCHESTRA_<NAME>; flags: --neuron.<name> and --blacklist.<name>."""
 
@@ -80,24 +89,14 @@ class MinerSettings(BaseSettings):
     blacklist_allow_non_registered: bool = Field(default=False, description="Answer unregistered hotkeys.")
     blacklist_min_stake: float = Field(default=0.0, ge=0, description="Minimum caller stake in TAO.")
 
-    @field_validator(
-        "desearch_api_key",
-        "data_universe_api_key",
-        "chutes_api_key",
-        "targon_api_key",
-    )
+    @field_validator(*ADAPTER_KEY_FIELDS.values())
     @classmethod
     def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
         return _no_empty_secret(value)
 
     def adapter_keys(self) -> dict[str, SecretStr | None]:
         """The operator's credentials by the adapter that uses them."""
-        return {
-            "desearch": self.desearch_api_key,
-            "data_universe_api": self.data_universe_api_key,
-            "chutes": self.chutes_api_key,
-            "targon": self.targon_api_key,
-        }
+        return {adapter: getattr(self, name) for adapter, name in ADAPTER_KEY_FIELDS.items()}
 
 
 class ValidatorSettings(BaseSettings):

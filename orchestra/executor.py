@@ -18,15 +18,13 @@ retried, hedged, fell back, finished or failed.
 
 import asyncio
 import dataclasses
-import ipaddress
 import json
 import logging
 import random
-import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -36,6 +34,7 @@ import bittensor as bt
 
 from orchestra.adapters.base import Adapter, AdapterError, Record
 from orchestra.adapters.inference import CHAT_PATH, InferenceAdapter, answer_text, chat_request
+from orchestra.addresses import is_local_host
 from orchestra.errors import OrchestraError
 from orchestra.llm import LlmUnavailable
 from orchestra.proofs import canonical_json, digest, digest_bytes
@@ -301,35 +300,48 @@ class StepCaller:
         )
         return len(self._job.receipts) - 1
 
-    def _cancelled(self, operation: str, attempt: int, request: Any, started_ns: int, started: float) -> None:
-        """A hedged call that lost the race still happened: it gets a receipt too."""
-        candidate = self._candidate
-        meta = CallMeta(
-            provider=candidate.provider,
-            operation=operation,
-            started_ns=started_ns,
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
-        self._record(meta, attempt, CallStatus.CANCELLED, request, None)
+    async def _call(
+        self,
+        request: Any,
+        operation: str,
+        send: Callable[[float], Awaitable[tuple[CallMeta, Callable[[], Any]]]],
+    ) -> CallReply:
+        """Admit one call, make it with `send(timeout)` and record its receipt whatever happens.
 
-    async def dendrite(self, synapse: bt.Synapse) -> CallReply:
-        dendrite = self._executor.dendrite
-        if dendrite is None or self._candidate.axon is None:
-            raise AdapterError(f"route {self._candidate.route.name} has no axon to call")
+        `send` returns the call's meta and a function building the payload to record. A call
+        cancelled in flight (a hedge that lost) was still sent: it gets a `cancelled` receipt.
+        """
         timeout, attempt = self._admit()
-        request = synapse_body(synapse)
         started_ns, started = time.time_ns(), time.perf_counter()
         try:
-            answered, meta = await dendrite.call(
-                self._candidate.axon, synapse, uid=self._candidate.provider.uid, timeout=timeout
-            )
+            meta, payload = await send(timeout)
         except TransportError as exc:
             exc.receipt_index = self._record(exc.meta, attempt, exc.status, request, None)
             raise
         except asyncio.CancelledError:
-            self._cancelled(type(synapse).__name__, attempt, request, started_ns, started)
+            cancelled = CallMeta(
+                provider=self._candidate.provider,
+                operation=operation,
+                started_ns=started_ns,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+            self._record(cancelled, attempt, CallStatus.CANCELLED, request, None)
             raise
-        return self._answered(meta, attempt, request, lambda: synapse_body(answered))
+        return self._answered(meta, attempt, request, payload)
+
+    async def dendrite(self, synapse: bt.Synapse) -> CallReply:
+        dendrite = self._executor.dendrite
+        axon = self._candidate.axon
+        if dendrite is None or axon is None:
+            raise AdapterError(f"route {self._candidate.route.name} has no axon to call")
+
+        async def send(timeout: float) -> tuple[CallMeta, Callable[[], Any]]:
+            answered, meta = await dendrite.call(
+                axon, synapse, uid=self._candidate.provider.uid, timeout=timeout
+            )
+            return meta, lambda: synapse_body(answered)
+
+        return await self._call(synapse_body(synapse), type(synapse).__name__, send)
 
     async def http(
         self, method: str, path: str, *, json_body: Any = None, headers: dict[str, str] | None = None
@@ -339,37 +351,26 @@ class StepCaller:
             raise AdapterError(f"route {route.name} has no endpoint")
         if route.kind is RouteKind.SIGNED_HTTP and self._executor.signed is None:
             raise AdapterError(f"route {route.name} needs a hotkey to sign with; this executor has none")
-        timeout, attempt = self._admit()
+
+        async def send(timeout: float) -> tuple[CallMeta, Callable[[], Any]]:
+            reply = await self._executor.send(route, method, path, json_body, headers, timeout)
+            return reply.meta, lambda: reply.payload
+
         # Headers carry credentials: they are sent, never recorded.
         request = {"method": method.upper(), "path": path, "body": json_body}
-        started_ns, started = time.time_ns(), time.perf_counter()
-        try:
-            reply = await self._executor.send(route, method, path, json_body, headers, timeout)
-        except TransportError as exc:
-            exc.receipt_index = self._record(exc.meta, attempt, exc.status, request, None)
-            raise
-        except asyncio.CancelledError:
-            self._cancelled(f"{method.upper()} {path}", attempt, request, started_ns, started)
-            raise
-        return self._answered(reply.meta, attempt, request, lambda: reply.payload)
+        return await self._call(request, f"{method.upper()} {path}", send)
 
     async def fetch(self, url: str) -> CallReply:
-        route = self._candidate.route
         parts = urlsplit(url)
-        _check_fetchable(parts, route)
-        timeout, attempt = self._admit()
+        _check_fetchable(parts, self._candidate.route)
+
+        async def send(timeout: float) -> tuple[CallMeta, Callable[[], Any]]:
+            reply = await self._executor.http.request("GET", url, timeout=timeout)
+            return reply.meta, lambda: reply.payload
+
         # The query of a presigned URL is a credential: the record keeps where, not the signature.
         request = {"method": "GET", "url": f"{parts.scheme}://{parts.netloc}{parts.path}"}
-        started_ns, started = time.time_ns(), time.perf_counter()
-        try:
-            reply = await self._executor.http.request("GET", url, timeout=timeout)
-        except TransportError as exc:
-            exc.receipt_index = self._record(exc.meta, attempt, exc.status, request, None)
-            raise
-        except asyncio.CancelledError:
-            self._cancelled(f"GET {parts.path or '/'}", attempt, request, started_ns, started)
-            raise
-        return self._answered(reply.meta, attempt, request, lambda: reply.payload)
+        return await self._call(request, f"GET {parts.path or '/'}", send)
 
 
 def _check_fetchable(parts: SplitResult, route: RouteSpec) -> None:
@@ -382,41 +383,15 @@ def _check_fetchable(parts: SplitResult, route: RouteSpec) -> None:
     host = _normal_host(parts.hostname)
     if not host or parts.username or parts.password:
         raise AdapterError(f"refusing to fetch {parts.scheme}://{parts.netloc}: no plain host")
-    own_local_host = route_host is not None and _is_local(route_host) and host == route_host
+    own_local_host = route_host is not None and is_local_host(route_host) and host == route_host
     if parts.scheme != "https" and not (parts.scheme == "http" and own_local_host):
         raise AdapterError(f"refusing to fetch a {parts.scheme or 'schemeless'} URL; only https is fetched")
-    if _is_local(host) and not own_local_host:
+    if is_local_host(host) and not own_local_host:
         raise AdapterError(f"refusing to fetch {host}: a private or loopback address")
 
 
 def _normal_host(host: str | None) -> str | None:
     return host.rstrip(".").lower().strip("[]") if host else None
-
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _is_local(host: str) -> bool:
-    """Whether `host` names a non-public address, in any spelling a resolver would accept."""
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if not host or any(c not in "0123456789abcdefx." for c in host):
-            return False  # a name: whatever it resolves to is the resolver's business (https only)
-        try:  # shorthand IPv4: 127.1, 2130706433, 0x7f000001, 0177.0.0.1
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return False
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            address = embedded
-    return not address.is_global
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ledger.entry import AuthKind, Health, Route, SubnetEntry, SubnetStatus
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, percentile
 from ledger.vocabulary import is_capability
 from orchestra.chain import MetagraphView
 from protocol.models import Provider, RouteKind, Step
@@ -197,7 +197,7 @@ class ProviderHealth:
             samples = sorted(self._get(key).latencies)
         if len(samples) < min_samples:
             return None
-        return samples[min(len(samples) - 1, math.ceil(0.95 * len(samples)) - 1)]
+        return percentile(samples, 95)
 
 
 MetagraphSource = Callable[[int], MetagraphView | None]

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
@@ -43,6 +42,7 @@ from ledger.errors import LedgerError
 from ledger.models import DeliveryRow, WebhookRow
 from ledger.store import LedgerStore
 from ledger.vocabulary import Capability
+from orchestra.addresses import refusal
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,6 @@ DEAD = "dead"
 
 # `host, port -> IP address strings`; the system resolver by default, a double in tests.
 Resolver = Callable[[str, int], Sequence[str]]
-
-_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, RFC 6598
 
 
 class WebhookRefused(LedgerError):
@@ -142,27 +140,6 @@ class Target:
 def system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return sorted({str(info[4][0]) for info in infos})
-
-
-def refusal(address: str) -> str | None:
-    """Why the Ledger will not send to `address`, or None when it is a public unicast address."""
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address):
-        # Addresses that embed an IPv4 address reach that address; judge them by it.
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
-            ip = embedded
-    checks = (
-        (ip.is_loopback, "loopback"),
-        (ip.is_unspecified, "unspecified"),
-        (ip.is_link_local, "link-local"),
-        (ip.is_multicast, "multicast"),
-        (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED_ADDRESS_SPACE, "shared (CGNAT)"),
-        (ip.is_private, "private"),
-        (ip.is_reserved, "reserved"),
-        (not ip.is_global, "not globally routable"),
-    )
-    return next((f"{address} is a {reason} address" for refused, reason in checks if refused), None)
 
 
 def check_url(url: str, *, devnet: bool, resolver: Resolver = system_resolver) -> Target:

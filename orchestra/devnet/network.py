@@ -23,7 +23,14 @@ from pydantic import SecretStr
 
 from ledger.store import LedgerStore
 from orchestra.chain import ChainClient
-from orchestra.config import SN13_NETUID, SN22_NETUID, MinerSettings, ValidatorSettings, default_routes
+from orchestra.config import (
+    ADAPTER_KEY_FIELDS,
+    SN13_NETUID,
+    SN22_NETUID,
+    MinerSettings,
+    ValidatorSettings,
+    default_routes,
+)
 from orchestra.devnet.blockmachine import BlockmachineEmulator
 from orchestra.devnet.chain import DevnetSubtensor
 from orchestra.devnet.data_universe import DataUniverseEmulator
@@ -46,12 +53,6 @@ SN13_CALLER_STAKE_TAO = 20_000.0
 SN13_MINER_STAKE_TAO = 100.0
 SN22_CALLER_STAKE_TAO = 20_000.0  # SN22 miners answer validators with >= 20,000 stake
 SN22_MINER_STAKE_TAO = 100.0
-KEY_FIELDS = {
-    "desearch": "desearch_api_key",
-    "data_universe_api": "data_universe_api_key",
-    "chutes": "chutes_api_key",
-    "targon": "targon_api_key",
-}
 DEVNET_SN13_REQUESTS_PER_HOUR = 600
 
 
@@ -211,7 +212,7 @@ class LocalNetwork:
         # The devnet's operators hold a key for every keyed stand-in.
         missing = {
             field: SecretStr(self.keys[adapter])
-            for adapter, field in KEY_FIELDS.items()
+            for adapter, field in ADAPTER_KEY_FIELDS.items()
             if getattr(settings, field) is None
         }
         settings = settings.model_copy(update=missing)
