@@ -4,8 +4,9 @@ import bittensor as bt
 import pytest
 
 from orchestra.chain import ChainClient, MetagraphCache
-from orchestra.errors import ConfigError
+from orchestra.errors import ChainError, ConfigError, InvalidRequestError
 from orchestra.ports import LOOPBACK, free_port
+from protocol.version import SPEC_VERSION
 from tests.conftest import devnet_chain
 
 
@@ -102,3 +103,138 @@ def test_metagraph_cache_serves_snapshots_without_io(
     cache.refresh()
     refreshed = cache.get(7)
     assert refreshed is not None and len(refreshed.neurons) == 4
+
+
+# ---------------------------------------------------------------- weights: rate limit, version key, bad input
+
+
+def test_weights_status_tells_whether_a_validator_may_submit(
+    chain: ChainClient, wallets: dict[str, bt.Wallet]
+) -> None:
+    chain.subtensor.set_weights_rate_limit(7, 4)
+    chain.subtensor.advance(2)
+    gate = chain.weights_status(wallets["validator"], 7)
+    assert (gate.uid, gate.rate_limit, gate.commit_reveal) == (0, 4, False)
+    assert gate.blocks_since_last_update == chain.block()  # registered at block 0: never set weights
+    assert gate.allowed and gate.blocks_to_wait == 0
+    stranger = chain.weights_status(wallets["stranger"].hotkey.ss58_address, 7)
+    assert stranger.uid is None and not stranger.allowed and stranger.blocks_to_wait is None
+
+
+def test_weights_status_of_a_missing_subnet_is_a_chain_error(
+    chain: ChainClient, wallets: dict[str, bt.Wallet]
+) -> None:
+    with pytest.raises(ChainError, match="netuid 99 does not exist"):
+        chain.weights_status(wallets["validator"], 99)
+
+
+def test_rate_limit_refuses_without_signing_then_allows_after_blocks(
+    chain: ChainClient, wallets: dict[str, bt.Wallet]
+) -> None:
+    validator = wallets["validator"]
+    chain.subtensor.set_weights_rate_limit(7, 3)
+    chain.subtensor.advance(3)
+    assert chain.set_weights(validator, 7, [0, 1, 2], [0.0, 0.3, 0.1], version_key=SPEC_VERSION).success
+    head = chain.block()
+
+    early = chain.set_weights(validator, 7, [0, 1, 2], [0.0, 0.1, 0.3], version_key=SPEC_VERSION)
+    assert not early.success and early.rate_limited and early.retry_in_blocks == 3
+    assert "rate limited" in early.message
+    assert chain.block() == head  # nothing was submitted: no extrinsic, no block
+    assert chain.weights(7)[0][1] == pytest.approx(0.75, abs=1e-3)  # the first weights stand
+
+    chain.subtensor.advance(2)
+    assert chain.weights_status(validator, 7).blocks_to_wait == 1
+    chain.subtensor.advance(1)
+    later = chain.set_weights(validator, 7, [0, 1, 2], [0.0, 0.1, 0.3], version_key=SPEC_VERSION)
+    assert later.success and not later.rate_limited, later.message
+    assert chain.weights(7)[0][2] == pytest.approx(0.75, abs=1e-3)
+
+
+def test_the_chain_refuses_weights_set_too_fast(chain: ChainClient, wallets: dict[str, bt.Wallet]) -> None:
+    devnet, validator = chain.subtensor, wallets["validator"]
+    devnet.set_weights_rate_limit(7, 2)
+    assert devnet.set_weights(validator, 7, [1, 2], [0.5, 0.5], version_key=SPEC_VERSION).success
+    refused = devnet.set_weights(validator, 7, [1, 2], [0.9, 0.1], version_key=SPEC_VERSION)
+    assert not refused.success and "SettingWeightsTooFast" in refused.message
+    devnet.advance(1)
+    # The chain accepts once `rate limit` blocks have passed; the SDK, and so the gate, waits one more.
+    assert chain.weights_status(validator, 7).blocks_to_wait == 1
+    assert devnet.set_weights(validator, 7, [1, 2], [0.9, 0.1], version_key=SPEC_VERSION).success
+
+
+def test_a_stale_version_key_is_refused(chain: ChainClient, wallets: dict[str, bt.Wallet]) -> None:
+    chain.subtensor.set_weights_version_key(7, SPEC_VERSION + 1)
+    stale = chain.set_weights(wallets["validator"], 7, [0, 1, 2], [0.0, 0.3, 0.1], version_key=SPEC_VERSION)
+    assert not stale.success and not stale.rate_limited
+    assert "IncorrectWeightVersionKey" in stale.message
+    assert chain.weights(7) == {}
+    chain.subtensor.set_weights_version_key(7, SPEC_VERSION)
+    current = chain.set_weights(wallets["validator"], 7, [0, 1, 2], [0.0, 0.3, 0.1], version_key=SPEC_VERSION)
+    assert current.success, current.message
+
+
+@pytest.mark.parametrize(
+    ("uids", "scores", "match"),
+    [
+        ([0, 1, 2], [0.5, 0.5], "3 uids but 2 scores"),
+        ([0, 1, 1], [0.2, 0.3, 0.5], "repeat"),
+        ([0, -1, 2], [0.2, 0.3, 0.5], "negative"),
+    ],
+)
+def test_forged_weight_vectors_are_typed_errors(
+    chain: ChainClient,
+    wallets: dict[str, bt.Wallet],
+    uids: list[int],
+    scores: list[float],
+    match: str,
+) -> None:
+    head = chain.block()
+    with pytest.raises(InvalidRequestError, match=match):
+        chain.set_weights(wallets["validator"], 7, uids, scores, version_key=SPEC_VERSION)
+    assert chain.block() == head and chain.weights(7) == {}
+
+
+def test_negative_nan_and_infinite_scores_earn_nothing(
+    chain: ChainClient, wallets: dict[str, bt.Wallet]
+) -> None:
+    outcome = chain.set_weights(
+        wallets["validator"], 7, [0, 1, 2], [float("inf"), -3.0, float("nan")], version_key=SPEC_VERSION
+    )
+    assert not outcome.success and chain.weights(7) == {}
+    outcome = chain.set_weights(
+        wallets["validator"], 7, [0, 1, 2], [float("nan"), -3.0, 0.5], version_key=SPEC_VERSION
+    )
+    assert outcome.success, outcome.message
+    assert chain.weights(7) == {0: {2: pytest.approx(1.0)}}
+
+
+def test_weights_for_a_uid_off_the_subnet_are_refused(
+    chain: ChainClient, wallets: dict[str, bt.Wallet]
+) -> None:
+    outcome = chain.set_weights(
+        wallets["validator"], 7, [0, 1, 99], [0.0, 0.5, 0.5], version_key=SPEC_VERSION
+    )
+    assert not outcome.success and "UidVecContainInvalidOne" in outcome.message
+    assert chain.weights(7) == {}
+
+
+@pytest.mark.parametrize(
+    ("uids", "weights", "match"),
+    [([1, 2], [0.5], "same length"), ([1, 2], [0.5, -0.5], "negative")],
+)
+def test_the_chain_refuses_raw_vectors_it_cannot_encode(
+    chain: ChainClient, wallets: dict[str, bt.Wallet], uids: list[int], weights: list[float], match: str
+) -> None:
+    refused = chain.subtensor.set_weights(wallets["validator"], 7, uids, weights, version_key=SPEC_VERSION)
+    assert not refused.success and match in refused.message
+    assert chain.weights(7) == {}
+
+
+def test_devnet_weight_settings_refuse_impossible_values(chain: ChainClient) -> None:
+    with pytest.raises(ValueError, match="blocks >= 0"):
+        chain.subtensor.set_weights_rate_limit(7, -1)
+    with pytest.raises(ValueError, match="at least 1 epoch"):
+        chain.subtensor.set_commit_reveal(7, True, reveal_period_epochs=0)
+    with pytest.raises(ValueError, match="netuid 99 does not exist"):
+        chain.subtensor.set_weights_version_key(99, SPEC_VERSION)
