@@ -459,6 +459,49 @@ class _Attempt:
         self.task = task
 
 
+async def send_on_route(
+    route: RouteSpec,
+    method: str,
+    path: str,
+    *,
+    json_body: Any,
+    headers: dict[str, str] | None,
+    timeout: float,
+    http: HttpTransport,
+    openai: OpenAITransport,
+    signed: SignedHttpTransport | None,
+) -> CallReply:
+    """One HTTP-family call to `route` (`path` appended to its endpoint) through its kind's transport.
+
+    `openai` routes send the route's key as a bearer token, `signed-http` routes sign with `signed`'s
+    hotkey, plain `http` routes send `headers` as given. The executor and the validator's re-query spot
+    checks both send through here, so a re-query is authenticated exactly like the call it repeats.
+    Raises `TransportError`, or `AdapterError` when nothing could be sent (no signer for the route).
+    """
+    url = f"{route.endpoint}{path}"
+    if route.kind is RouteKind.OPENAI:
+        key = route.api_key.get_secret_value() if route.api_key is not None else None
+        return await openai.request(
+            method, url, json_body=json_body, headers=headers, timeout=timeout, api_key=key
+        )
+    if route.kind is RouteKind.SIGNED_HTTP:
+        if signed is None:
+            raise AdapterError(f"route {route.name} needs a hotkey to sign with; none was given")
+        try:
+            return await signed.request(
+                method,
+                url,
+                json_body=json_body,
+                headers=headers,
+                timeout=timeout,
+                scheme=route.auth,
+                receiver=route.receiver,
+            )
+        except UnsignableRoute as exc:  # nothing was sent: a configuration problem, not a call
+            raise AdapterError(f"route {route.name}: {exc}") from None
+    return await http.request(method, url, json_body=json_body, headers=headers, timeout=timeout)
+
+
 class Executor:
     """Executes plans against producers. One instance serves many jobs concurrently."""
 
@@ -521,28 +564,17 @@ class Executor:
         timeout: float,
     ) -> CallReply:
         """One HTTP-family call through the transport of the route's kind."""
-        url = f"{route.endpoint}{path}"
-        if route.kind is RouteKind.OPENAI:
-            key = route.api_key.get_secret_value() if route.api_key is not None else None
-            return await self.openai.request(
-                method, url, json_body=json_body, headers=headers, timeout=timeout, api_key=key
-            )
-        if route.kind is RouteKind.SIGNED_HTTP:
-            if self.signed is None:
-                raise AdapterError(f"route {route.name} needs a hotkey to sign with; this executor has none")
-            try:
-                return await self.signed.request(
-                    method,
-                    url,
-                    json_body=json_body,
-                    headers=headers,
-                    timeout=timeout,
-                    scheme=route.auth,
-                    receiver=route.receiver,
-                )
-            except UnsignableRoute as exc:  # nothing was sent: a configuration problem, not a call
-                raise AdapterError(f"route {route.name}: {exc}") from None
-        return await self.http.request(method, url, json_body=json_body, headers=headers, timeout=timeout)
+        return await send_on_route(
+            route,
+            method,
+            path,
+            json_body=json_body,
+            headers=headers,
+            timeout=timeout,
+            http=self.http,
+            openai=self.openai,
+            signed=self.signed,
+        )
 
     async def run(
         self,

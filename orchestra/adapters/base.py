@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import bittensor as bt
 
-from orchestra.routing import Candidate
+from orchestra.routing import Candidate, RouteSpec
 from orchestra.transports.base import CallReply
 from protocol.models import RouteKind, Step
 
@@ -81,6 +81,12 @@ class Adapter(ABC):
 
     name: str
     route_kinds: frozenset[RouteKind]
+
+    def auth_headers(self, route: RouteSpec) -> dict[str, str] | None:
+        """The headers carrying `route`'s key the way this producer's API wants it; None without a key
+        or when the route's transport adds it itself (`openai`). Adapters calling a keyed API send
+        these, and the validator's spot checks send the same when they repeat a call."""
+        return None
 
     @abstractmethod
     async def run(self, step: Step, caller: Caller) -> list[Record]:

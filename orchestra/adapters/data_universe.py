@@ -59,6 +59,7 @@ from pydantic import (
 
 from orchestra.adapters.base import Adapter, AdapterError, Caller, Record, numbers
 from orchestra.planner.analysis import content_tokens, tokens
+from orchestra.routing import RouteSpec
 from orchestra.transports.base import CallReply, TransportError
 from protocol.models import RouteKind, Step
 
@@ -608,6 +609,10 @@ class DataUniverseApiAdapter(Adapter):
     name = "data_universe_api"
     route_kinds = frozenset({RouteKind.HTTP})
 
+    def auth_headers(self, route: RouteSpec) -> dict[str, str] | None:
+        """The Data Universe API takes its key in `X-API-Key`."""
+        return {API_KEY_HEADER: route.api_key.get_secret_value()} if route.api_key is not None else None
+
     def __init__(
         self,
         *,
@@ -642,8 +647,7 @@ class DataUniverseApiAdapter(Adapter):
             else None
         )
         plan = plan_jobs(step.inputs, expire_at=expire_at)
-        api_key = caller.candidate.route.api_key
-        headers = {API_KEY_HEADER: api_key.get_secret_value()} if api_key is not None else None
+        headers = self.auth_headers(caller.candidate.route)
         outcomes = await asyncio.gather(
             *(self._run_job(caller, job, headers, plan.limit) for job in plan.jobs), return_exceptions=True
         )

@@ -29,6 +29,7 @@ import bittensor as bt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestra.adapters.base import Adapter, AdapterError, Caller, Record, numbers
+from orchestra.routing import RouteSpec
 from protocol.models import RouteKind, Step
 
 SEARCH_PATH = "/desearch/ai/search"
@@ -148,15 +149,20 @@ class DesearchAdapter(Adapter):
     name = "desearch"
     route_kinds = frozenset({RouteKind.HTTP})
 
+    def auth_headers(self, route: RouteSpec) -> dict[str, str] | None:
+        """Desearch takes the bare key in `Authorization`, with no "Bearer" prefix."""
+        return {"Authorization": route.api_key.get_secret_value()} if route.api_key is not None else None
+
     async def run(self, step: Step, caller: Caller) -> list[Record]:
         try:
             request = build_request(step.inputs)
         except ValidationError as exc:
             raise AdapterError(f"step inputs cannot form a Desearch request: {exc}") from None
-        api_key = caller.candidate.route.api_key
-        headers = {"Authorization": api_key.get_secret_value()} if api_key is not None else None
         reply = await caller.http(
-            "POST", SEARCH_PATH, json_body=request.model_dump(mode="json", exclude_none=True), headers=headers
+            "POST",
+            SEARCH_PATH,
+            json_body=request.model_dump(mode="json", exclude_none=True),
+            headers=self.auth_headers(caller.candidate.route),
         )
         assert reply.receipt_index is not None
         return parse_response(reply.payload, reply.receipt_index)
