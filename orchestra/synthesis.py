@@ -3,16 +3,26 @@
 The rule-based synthesiser fills the schema field by field from the evidence records, guided by the
 field's type and the words in its name:
 
-* a list of objects becomes one item per entity found in the evidence (names that recur across
-  records, objective names first), each item filled from the sentences that mention that entity;
+* a list of objects becomes one item per entity the evidence is about (names that recur across
+  records, objective names first; entities of a neighbouring market that a search also returned are
+  left out), each item filled from the sentences that mention that entity. "The top 3" gives exactly
+  three items when the evidence supports three; "cheapest first" / "most expensive first" picks and
+  sorts them by the price each item states;
 * name-like fields take the entity's name; link-like fields its source URLs; date-like fields the
-  newest publication date;
-* price-like fields take amounts attributed to the entity ("H100 at $2.49/hr" -> {"H100": "$2.49/hr"});
-  a price-like number outside an entity takes the lowest comparable price observed (same label,
-  currency and unit);
+  newest publication date; unit-like fields what the entity's price is per;
+* price-like fields take amounts attributed to the entity ("H100 at $2.49/hr" -> {"H100": "$2.49/hr"},
+  or 2.49 for a number field), preferring a label the objective names ("H100"), never a bare figure
+  (a year is not a price); a price-like number outside an entity takes the lowest comparable price
+  observed (same label, currency and unit);
+* enum fields take an allowed value the evidence states, a currency code also as the currency of the
+  entity's prices ("$" states USD); none stated, the field is left out;
 * strengths/weaknesses-like lists take the phrases that follow praise or complaint cues;
 * other text fields take the most relevant sentence, or for rationale/summary fields an explanation
   composed from the extracted figures.
+
+Block-pinned chain reads (`chain_data` records of SN19) are not read as prose: each field takes, by the
+meaning of its name, the exact value the records state (balance in wei as an integer, or as decimal
+text where the schema wants text; nonce; block number and hash; account; chain), never through a float.
 
 Values pass through `orchestra.coercion` on their way in (figures, money, dates, bounds, formats), and
 list items that say the same thing or name the same URL are merged. Every value records the receipts
@@ -35,10 +45,12 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from orchestra.adapters.base import Record
+from orchestra.adapters.blockmachine import exact_values
 from orchestra.coercion import (
     CoercionError,
     coerce,
@@ -73,6 +85,7 @@ from orchestra.schema import (
 log = logging.getLogger(__name__)
 
 MAX_LIST_ITEMS = 5
+MIN_TOPIC_TERMS = 2  # objective keywords the best subject's record must share before others are judged by it
 MAX_ITEM_CHARS = 200
 REPAIR_ROUNDS = 4
 
@@ -94,10 +107,23 @@ NEGATIVE_FIELDS = words(
     "risks threats weakness weaknesses"
 )
 EXPLANATION_FIELDS = words(
-    "analysis description explanation insight insights justification notes overview rationale reason "
-    "reasoning reasons summary verdict"
+    "analysis bottom conclusion description explanation insight insights justification notes overview "
+    "rationale reason reasoning reasons summary takeaway verdict"
 )
 SENTIMENT_FIELDS = words("mood opinion sentiment tone")
+UNIT_TERMS = words("unit units billing per")
+SITE_TERMS = words("homepage site website")
+# Words of an objective that say what to report about a market, not which market it is.
+REPORT_WORDS = (
+    words(
+        "cheap cheaper cheapest expensive pricier priciest dear ordered order rank ranked ranking point "
+        "points newcomer recommend recommendation rental access service services"
+    )
+    | NAME_TERMS
+    | PRICE_TERMS
+    | POSITIVE_FIELDS
+    | NEGATIVE_FIELDS
+)
 COUNT_FIELDS = words("count mentions num total volume")
 
 _POSITIVE_CUES = [
@@ -131,6 +157,8 @@ _MONEY = re.compile(
     r"(?P<unit>\s?/\s?[A-Za-z][A-Za-z-]*|\s+per\s+(?:[A-Za-z0-9-]+\s+){0,2}[A-Za-z0-9-]+)?"
 )
 _FIGURE = re.compile(r"(?<![\w$€£.,/])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.,]\d|\w)")
+_UNIT_TEXT = re.compile(r"^[$€£]\s?[\d,]+(?:\.\d+)?")  # the amount of "$2.49/hr", leaving "/hr"
+_UNIT_BEFORE = re.compile(r"(?:\bper\s+|/\s?)$", re.I)
 _PRODUCT = re.compile(r"\b[A-Z]{1,5}\d{2,5}[A-Za-z]?\b")
 _NAME = re.compile(
     r"(?<![@#\w])[A-Z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)*(?:\s+[A-Z][A-Za-z0-9]*(?:[.-][A-Za-z0-9]+)*){0,3}"
@@ -173,6 +201,7 @@ class Amount:
     sentence: Sentence
     currency: str = "USD"
     per: str | None = None  # "hour", "month", "gb", ...: prices are compared only per the same unit
+    listed: bool = False  # written right after its owner's name, as in a price list ("VoltStack $1.99")
 
 
 @dataclass
@@ -195,16 +224,22 @@ class Evidence:
                 if cleaned:
                     self.sentences.append(Sentence(cleaned, record, frozenset(tokens(cleaned)), number))
         self.entities = self._find_entities()
-        # A record about exactly one entity lends it the sentences that do not repeat its name
-        # ("We have used NimbusGPU for months. Pricing: H100 at $2.49/hr.").
+        self.sole_entity = self._sole_entities(self.entities)
+        self.amounts = [a for s in self.sentences for a in self._amounts(s)]
+        # Only what the evidence is about can own a record: "InfiniBand" in a post about NimbusGPU is a
+        # feature, and must not keep NimbusGPU's "Only complaint: ..." from NimbusGPU.
+        self.sole_entity = self._sole_entities(self._find_subjects())
+        self.amounts = [a for s in self.sentences for a in self._amounts(s)]
+        self.subjects = self._on_topic(self._find_subjects())
+
+    def _sole_entities(self, candidates: list[str]) -> dict[int, str]:
+        """Records about exactly one of `candidates`, by record number. Such a record lends its entity the
+        sentences that do not repeat its name ("We have used NimbusGPU for months. Pricing: H100 at
+        $2.49/hr.")."""
         mentioned: dict[int, set[str]] = defaultdict(set)
         for sentence in self.sentences:
-            mentioned[sentence.record_number].update(e for e in self.entities if _mentions(sentence.text, e))
-        self.sole_entity = {
-            number: next(iter(names)) for number, names in mentioned.items() if len(names) == 1
-        }
-        self.subjects = self._find_subjects()
-        self.amounts = [a for s in self.sentences for a in self._amounts(s)]
+            mentioned[sentence.record_number].update(e for e in candidates if _mentions(sentence.text, e))
+        return {number: next(iter(names)) for number, names in mentioned.items() if len(names) == 1}
 
     def _find_entities(self) -> list[str]:
         mentions: Counter[str] = Counter()
@@ -225,9 +260,11 @@ class Evidence:
         return candidates
 
     def _find_subjects(self) -> list[str]:
-        """Entities the evidence is about, not merely mentions: named in a title, opening a sentence, or
-        the only entity of a record. Lists of entities are drawn from these."""
+        """Entities the evidence is about, not merely mentions: named in a title, opening a sentence, the
+        only entity of a record, or listed with a price ("Helixbase $0.25" in a price roundup). Lists of
+        entities are drawn from these."""
         subjects = set(self.sole_entity.values())
+        subjects.update(a.owner for a in self.amounts if a.listed and a.owner is not None)
         for sentence in self.sentences:
             for entity in self.entities:
                 if sentence.text.startswith(entity) or (
@@ -235,6 +272,25 @@ class Evidence:
                 ):
                     subjects.add(entity)
         return [e for e in self.entities if e in subjects]
+
+    def _on_topic(self, subjects: list[str]) -> list[str]:
+        """The subjects the objective is about. A search returns neighbouring markets too (GPU clouds for
+        a vector database question); a subject whose best record shares less than half as many of the
+        objective's topic words as the best subject's does is left out. Its own name's words do not count,
+        nor words that say what to report ("pricing", "strengths"): every market has those."""
+        wanted = set(self.facts.keywords) - REPORT_WORDS
+        if not wanted or not subjects:
+            return subjects
+        record_words = [frozenset(tokens(f"{r.title or ''} {r.text}")) for r in self.records]
+        score: dict[str, int] = {}
+        for subject in subjects:
+            own = set(tokens(subject))
+            numbers = {s.record_number for s in self.scope(subject)}
+            score[subject] = max((len((record_words[n] - own) & wanted) for n in numbers), default=0)
+        best = max(score.values())
+        if best < MIN_TOPIC_TERMS:  # too little overlap anywhere to tell neighbouring markets apart
+            return subjects
+        return [s for s in subjects if 2 * score[s] >= best]
 
     def _owners_with_prices(self, sentence: Sentence, names: list[str]) -> list[str]:
         return [
@@ -253,6 +309,7 @@ class Evidence:
                 sentence.record_number
             )
             label = _label(sentence.text, match.start(), unit, products, self.entities)
+            listed = owner is not None and _listed_before(sentence.text, match.start(), owner)
             try:
                 money = parse_money(text)
             except CoercionError:  # a figure the money rules cannot read is not offered as a price
@@ -266,6 +323,7 @@ class Evidence:
                     sentence=sentence,
                     currency=money.currency,
                     per=money.per,
+                    listed=listed,
                 )
             )
         return out
@@ -290,6 +348,8 @@ def _sentences(text: str) -> list[str]:
 def _names(text: str) -> list[str]:
     out = []
     for match in _NAME.finditer(text):
+        if _UNIT_BEFORE.search(text, 0, match.start()):  # "per GB-month", "/TB": a unit, not a name
+            continue
         words = match.group(0).split()
         while words and (words[0].lower() in _GENERIC_NAMES or words[0].lower() in STOPWORDS):
             words = words[1:]
@@ -304,6 +364,23 @@ def _names(text: str) -> list[str]:
 
 def _mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w@#]){re.escape(name)}(?!\w)", text, re.I) is not None
+
+
+def _own_site(url: str, entity: str) -> bool:
+    """The URL's host is named after `entity` ("coreforge.example" for "CoreForge Cloud")."""
+    host = (urlsplit(url).hostname or "").removeprefix("www.").split(".")[0]
+    name = re.sub(r"[^a-z0-9]", "", entity.lower())
+    return len(host) >= 3 and (name.startswith(host) or host.startswith(name))
+
+
+def _listed_before(text: str, position: int, name: str) -> bool:
+    """`name` stands right before `position` ("VoltStack $1.99", "VoltStack: $1.99", "VoltStack at $1.99")."""
+    return (
+        re.search(
+            rf"(?<![\w@#]){re.escape(name)}\s*(?:[:\-\u2013\u2014]|\s+at|\s+from)?\s*$", text[:position]
+        )
+        is not None
+    )
 
 
 def _owner(text: str, position: int, names: list[str]) -> str | None:
@@ -406,11 +483,16 @@ class RuleSynthesizer:
     """Deterministic, evidence-only synthesis. See the module docstring for the rules."""
 
     def synthesise(self, schema: CompiledSchema, facts: ObjectiveFacts, records: list[Record]) -> Synthesis:
-        evidence = Evidence(records, facts)
-        if not evidence.sentences:
-            raise SynthesisError("the producers returned no usable evidence to build a result from")
-        filler = _Filler(evidence)
-        result = filler.fill_object(schema.root, "$", evidence.sentences, entity=None)
+        filler: _Filler | _ChainFiller
+        if chain_reads_only(records):
+            filler = _ChainFiller(records)
+            result = filler.fill_object(schema.root, "$", frozenset())
+        else:
+            evidence = Evidence(records, facts)
+            if not evidence.sentences:
+                raise SynthesisError("the producers returned no usable evidence to build a result from")
+            filler = _Filler(evidence)
+            result = filler.fill_object(schema.root, "$", evidence.sentences, entity=None)
         for _ in range(REPAIR_ROUNDS):
             try:
                 normalised = schema.validate(result)
@@ -493,7 +575,7 @@ class _Filler:
                 wanted = min(wanted, node.max_items)
             wanted = max(wanted, node.min_items or 0)
             items: list[dict[str, Any]] = []
-            for name in self.evidence.subjects:
+            for name in self._in_asked_order(self.evidence.subjects, node.item):
                 if len(items) >= wanted:
                     break
                 item_path = child_path(path, len(items))
@@ -507,9 +589,9 @@ class _Filler:
                         del self.provenance[key]
             return Supported(items, set()) if items or not spec.required else None
         if isinstance(node.item, ScalarNode) and node.item.kind in ("int", "float"):
-            found = [(a.value, a.sentence) for a in self._money(terms, scope, entity)] or self._figures(
-                terms, scope
-            )
+            found = [(a.value, a.sentence) for a in self._money(terms, scope, entity)]
+            if not found and not terms & PRICE_TERMS:  # a price is money; a year is not a price
+                found = self._figures(terms, scope)
             coerced = [
                 (value, sentence)
                 for number, sentence in found
@@ -533,7 +615,7 @@ class _Filler:
         self, node: ScalarNode, terms: set[str], scope: list[Sentence], entity: str | None
     ) -> Supported | None:
         if node.enum is not None:
-            return _fit(node, self._enum(node, terms, scope))
+            return _fit(node, self._enum(node, scope, entity))
         if node.kind == "str":
             return _fit(node, self.text(terms, scope, entity, date_time=node.format == "date-time"))
         if node.kind == "bool":
@@ -543,8 +625,10 @@ class _Filler:
             return _fit(node, Supported(len(records), set(records.values()))) if records else None
         amounts = self._money(terms, scope, entity)
         if amounts:
-            chosen = self._lowest_comparable(amounts) if entity is None else _typical(amounts)
+            chosen = self._lowest_comparable(amounts) if entity is None else self._entity_price(amounts)
             number, receipt = chosen.value, chosen.sentence.receipt
+        elif terms & PRICE_TERMS:  # a price is money: "autumn 2026" near the word price is not one
+            return None
         else:
             figures = self._figures(terms, scope)
             if not figures:
@@ -567,7 +651,11 @@ class _Filler:
             return Supported(name, {s.receipt for s in self.evidence.scope(name)})
         if terms & URL_TERMS:
             urls = self._urls(scope, entity)
+            if entity is not None and terms & SITE_TERMS:  # its own site before pages about it
+                urls.sort(key=lambda found: not _own_site(found[0], entity))
             return Supported(urls[0][0], urls[0][1]) if urls else None
+        if terms & UNIT_TERMS and entity is not None:
+            return self._unit(scope, entity)
         if terms & DATE_TERMS:
             return _newest(scope, date_time=date_time)
         if terms & SENTIMENT_FIELDS:
@@ -649,7 +737,8 @@ class _Filler:
         pool = [
             a for a in self.evidence.amounts if a.sentence in scope and (entity is None or a.owner == entity)
         ]
-        lowered = {t.lower() for t in terms}
+        # "price" is the label of an amount nothing more specific names: it names no label of its own.
+        lowered = {t.lower() for t in terms} - PRICE_TERMS
         if lowered & {a.label.lower() for a in self.evidence.amounts}:
             return [a for a in pool if a.label.lower() in lowered]
         return pool if terms & PRICE_TERMS else []
@@ -667,10 +756,48 @@ class _Filler:
                         continue
         return found
 
+    def _unit(self, scope: list[Sentence], entity: str) -> Supported | None:
+        """What the entity's price is per, as written after it ("hr" of "$2.49/hr"); None when its
+        price states no unit."""
+        amounts = self._money({"price"}, scope, entity)
+        if not amounts:
+            return None
+        price = self._entity_price(amounts)
+        unit = _UNIT_TEXT.sub("", price.text).strip(" /")
+        return Supported(unit, {price.sentence.receipt}) if unit else None
+
+    def _entity_price(self, amounts: list[Amount]) -> Amount:
+        """One entity's price: of the amounts labelled with an objective word ("H100" for "H100 GPU
+        rental"), if any, the most often stated."""
+        asked = {k.lower() for k in self.evidence.facts.keywords}
+        return _typical([a for a in amounts if a.label.lower() in asked] or amounts)
+
+    def _in_asked_order(self, names: list[str], item: ObjectNode) -> list[str]:
+        """`names` by price when the objective asks for an order ("cheapest first": ascending), each at
+        the price its item will state; those without a price follow in evidence order."""
+        order = self.evidence.facts.order
+        if order is None:
+            return names
+        terms = _price_terms(item)
+        priced: list[tuple[float, int, str]] = []
+        unpriced: list[str] = []
+        for index, name in enumerate(names):
+            amounts = self._money(terms, self.evidence.scope(name), name)
+            if amounts:
+                priced.append((self._entity_price(amounts).value, index, name))
+            else:
+                unpriced.append(name)
+        priced.sort(key=lambda p: (p[0] if order == "asc" else -p[0], p[1]))
+        return [name for _, _, name in priced] + unpriced
+
     def _lowest_comparable(self, amounts: list[Amount]) -> Amount:
         """The cheapest price among entity-owned amounts sharing the most common label, currency and unit
         ($1.99/hr and €1.50/hr, or $1.99/hr and $900/mo, are not compared)."""
-        owned = [a for a in amounts if a.owner is not None] or amounts
+        owned = (
+            [a for a in amounts if a.owner in self.evidence.subjects]
+            or [a for a in amounts if a.owner is not None]
+            or amounts
+        )
         kind = Counter((a.label, a.currency, a.per) for a in owned).most_common(1)[0][0]
         return min(
             (a for a in owned if (a.label, a.currency, a.per) == kind), key=lambda a: (a.value, -len(a.text))
@@ -678,6 +805,7 @@ class _Filler:
 
     def _explanation(self, terms: set[str], scope: list[Sentence], entity: str | None) -> Supported | None:
         owned = [a for a in self.evidence.amounts if a.owner is not None and a.sentence in scope]
+        owned = [a for a in owned if a.owner in self.evidence.subjects] or owned
         if entity is None and owned:
             label = Counter(a.label for a in owned).most_common(1)[0][0]
             by_owner: dict[str, list[Amount]] = defaultdict(list)
@@ -688,8 +816,9 @@ class _Filler:
             if per_entity:
                 cheapest = min(per_entity.values(), key=lambda a: a.value)
                 dearest = max(per_entity.values(), key=lambda a: a.value)
+                what = "price" if label == "price" else f"{label} price"
                 text = (
-                    f"{cheapest.owner} lists the lowest {label} price found, {cheapest.text}; the "
+                    f"{cheapest.owner} lists the lowest {what} found, {cheapest.text}; the "
                     f"{len(per_entity)} providers priced in the evidence range from {cheapest.text} to "
                     f"{dearest.text} ({dearest.owner}). Matching {cheapest.text} prices at the bottom of the "
                     "observed market."
@@ -717,19 +846,36 @@ class _Filler:
                 return Supported(not negated, {sentence.receipt})
         return None
 
-    def _enum(self, node: ScalarNode, terms: set[str], scope: list[Sentence]) -> Supported | None:
+    def _enum(self, node: ScalarNode, scope: list[Sentence], entity: str | None) -> Supported | None:
+        """The allowed value the evidence states most often: as a word, or, for a currency code, as the
+        currency of the entity's prices ("$2.49/hr" states USD). None when no option is stated."""
         assert node.enum is not None
         counts: Counter[Any] = Counter()
         receipts: dict[Any, set[int]] = defaultdict(set)
+        currencies: dict[int, set[str]] = defaultdict(set)  # by id(): sentences hold unhashable records
+        for amount in self.evidence.amounts:
+            if entity is None or amount.owner == entity:
+                currencies[id(amount.sentence)].add(amount.currency)
         for sentence in scope:
             for option in node.enum:
-                if isinstance(option, str) and option.lower() in sentence.words:
+                if isinstance(option, str) and (
+                    option.lower() in sentence.words or option in currencies.get(id(sentence), ())
+                ):
                     counts[option] += 1
                     receipts[option].add(sentence.receipt)
         if not counts:
             return None
         option = counts.most_common(1)[0][0]
         return Supported(option, receipts[option])
+
+
+def _price_terms(item: ObjectNode) -> set[str]:
+    """The words of the item's price field (its first numeric field with a price word), else "price"."""
+    for spec in item.fields:
+        terms = set(field_terms(spec))
+        if isinstance(spec.node, ScalarNode) and spec.node.kind in ("int", "float") and terms & PRICE_TERMS:
+            return terms
+    return {"price"}
 
 
 def _fit(node: ScalarNode, supported: Supported | None) -> Supported | None:
@@ -916,6 +1062,118 @@ def url_key(text: str) -> str | None:
     return host + (parts.path.rstrip("/") or "") + (f"?{query}" if query else "")
 
 
+# --------------------------------------------------------------------------------------------------
+# Chain reads: exact values, copied
+# --------------------------------------------------------------------------------------------------
+
+# Field words -> the chain value they mean. A block-pinned read has one right answer, so a value is only
+# ever copied, never estimated: integers stay integers (a wei balance does not fit a float), and text
+# fields get the decimal or hex form the records state.
+_HASH_TERMS = words("hash blockhash")
+_NONCE_TERMS = words("nonce nonces")
+_TX_TERMS = words("tx txs txn txns transaction transactions")
+_COUNTING_TERMS = words("count counts number num total")
+_BALANCE_TERMS = words("balance balances wei funds holdings")
+_NATIVE_UNIT_TERMS = words("eth ether ethers bnb pol matic native decimal")
+_CHAIN_TERMS = words("chain network blockchain")
+_ACCOUNT_TERMS = words("address account wallet holder owner")
+_BLOCK_TERMS = words("block height")
+
+
+def chain_reads_only(records: Iterable[Record]) -> bool:
+    """True when the evidence is block-pinned chain reads alone: they are synthesised by copying."""
+    usable = [r for r in records if r.text or r.title]
+    return bool(usable) and all(r.kind == "chain_data" for r in usable) and any(map(exact_values, usable))
+
+
+def chain_meaning(terms: set[str], context: set[str]) -> str | None:
+    """The chain value a field means, from its own words and (for "block.number", "account.nonce") the
+    words of the objects around it: one of `exact_values`' names, or "balance_ether"."""
+    if terms & _HASH_TERMS:
+        return "block_hash"
+    if terms & _NONCE_TERMS or (terms & _TX_TERMS and terms & _COUNTING_TERMS and not context & _BLOCK_TERMS):
+        return "nonce"
+    if terms & _BALANCE_TERMS:
+        return "balance_ether" if terms & _NATIVE_UNIT_TERMS else "balance_wei"
+    if terms & _CHAIN_TERMS:
+        return "chain"
+    if terms & _ACCOUNT_TERMS:
+        return "address"
+    if terms & _BLOCK_TERMS or (context & _BLOCK_TERMS and terms & _COUNTING_TERMS):
+        return "block_number"
+    return None
+
+
+class _ChainFiller:
+    """Fills a schema from `chain_data` records by meaning, with the exact values they state."""
+
+    def __init__(self, records: list[Record]) -> None:
+        stated: dict[str, dict[int | str, set[int]]] = defaultdict(lambda: defaultdict(set))
+        for record in records:
+            for name, value in exact_values(record).items():
+                stated[name][value].add(record.receipt_index)
+        # Two records disagreeing on a value (two accounts, two blocks) leave it unknown, not guessed.
+        self.values: dict[str, tuple[int | str, set[int]]] = {
+            name: next(iter(found.items())) for name, found in stated.items() if len(found) == 1
+        }
+        if "balance_wei" in self.values:
+            wei, receipts = self.values["balance_wei"]
+            self.values["balance_ether"] = (wei, receipts)  # converted per field type in `_typed`
+        self.provenance: dict[str, set[int]] = {}
+        self.filled = 0
+        self.total = 0
+
+    def fill_object(self, node: ObjectNode, path: str, context: frozenset[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for spec in node.fields:
+            child = child_path(path, spec.name)
+            terms = set(field_terms(spec))
+            value: Any = None
+            self.total += 1
+            if isinstance(spec.node, ObjectNode):
+                inner = self.fill_object(spec.node, child, context | terms)
+                value = inner or None
+            elif isinstance(spec.node, ScalarNode):
+                meaning = chain_meaning(terms, set(context))
+                found = self.values.get(meaning) if meaning else None
+                if found is not None:
+                    value = _typed(spec.node, meaning, found[0])
+                    if value is not None:
+                        self.provenance[child] = set(found[1])
+            elif isinstance(spec.node, FreeNode) and spec.node.kind in ("dict", "any") and self.values:
+                value = {n: v for n, (v, _) in self.values.items() if n != "balance_ether"}
+                self.provenance[child] = {r for _, receipts in self.values.values() for r in receipts}
+            if value is None:
+                if spec.nullable and spec.required:
+                    out[spec.name] = None
+                continue
+            self.filled += 1
+            out[spec.name] = value
+        return out
+
+
+def _typed(node: ScalarNode, meaning: str | None, value: int | str) -> Any:
+    """`value` in the form `node` takes, exactly, or None when it has no exact form there."""
+    typed: Any
+    if meaning == "balance_ether" and isinstance(value, int):
+        # Decimal places of the native unit: exact as text, the nearest double as a number.
+        typed = format(Decimal(value).scaleb(-18).normalize(), "f") if node.kind == "str" else value / 10**18
+    elif node.kind == "str":
+        typed = str(value)
+    elif node.kind == "int":
+        typed = value if isinstance(value, int) else None
+    elif node.kind == "float":
+        typed = float(value) if isinstance(value, int) else None
+    else:
+        typed = None
+    if typed is None:
+        return None
+    try:
+        return coerce_scalar(node, typed)
+    except CoercionError:  # outside the node's bounds, pattern or enum: left out, not bent to fit
+        return None
+
+
 # ==================================================================================================
 # The async interface the miner calls, and the LLM synthesiser
 # ==================================================================================================
@@ -971,9 +1229,10 @@ class LlmSynthesizer:
     (an optional field, an item of a list of scalars) is dropped; a required one is an error. A result
     with errors, or one that does not validate, is re-asked with the problems listed, at most
     `max_reasks` times; after that, or at once when the model is unavailable, the rule synthesiser
-    answers instead. The one leniency is in the last answer: a list item (or optional object) whose
-    required value is unsupported is left out whole instead of failing the answer. Whatever is returned
-    has been validated against the schema.
+    answers instead; block-pinned chain reads go to the rules at once, which copy their values exactly
+    (a model retelling a wei balance could only make it wrong). The one leniency is in the last answer:
+    a list item (or optional object) whose required value is unsupported is left out whole instead of
+    failing the answer. Whatever is returned has been validated against the schema.
     """
 
     def __init__(
@@ -994,6 +1253,8 @@ class LlmSynthesizer:
     async def synthesise(
         self, schema: CompiledSchema, facts: ObjectiveFacts, records: list[Record]
     ) -> Synthesis:
+        if chain_reads_only(records):
+            return await self._fall_back(schema, facts, records, "chain reads are copied exactly, not retold")
         shown, evidence = _evidence_prompt(records, self.max_evidence_chars)
         if not shown:
             return await self._fall_back(schema, facts, records, "no evidence to show the model")
@@ -1075,6 +1336,9 @@ def _task_prompt(schema: CompiledSchema, facts: ObjectiveFacts, evidence: str) -
         about.append("names: " + ", ".join(facts.entities))
     if facts.wanted_count is not None:
         about.append(f"items wanted: {facts.wanted_count}")
+    if facts.order is not None:
+        first = "cheapest" if facts.order == "asc" else "most expensive"
+        about.append(f"items ordered by their price, {first} first")
     if facts.start_date:
         about.append(f"period: {facts.start_date} to {facts.end_date or 'now'}")
     return "\n\n".join(

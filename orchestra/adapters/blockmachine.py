@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orchestra.adapters.base import Adapter, AdapterError, Caller, Record
+from orchestra.routing import RouteSpec
 from protocol.models import RouteKind, Step
 
 GATEWAY_PATH = "/rpc/{chain}"
@@ -505,12 +506,16 @@ class BlockmachineAdapter(Adapter):
     name = "blockmachine"
     route_kinds = frozenset({RouteKind.HTTP})
 
+    def auth_headers(self, route: RouteSpec) -> dict[str, str] | None:
+        """The gateway and the miners' nginx take the key as a bearer token."""
+        return {"Authorization": f"Bearer {route.api_key.get_secret_value()}"} if route.api_key else None
+
     async def run(self, step: Step, caller: Caller) -> list[Record]:
         route = caller.candidate.route
         served = route_chain(route.endpoint)
         chain, calls = plan_calls(step.inputs, served)
         path = "" if served is not None else GATEWAY_PATH.format(chain=chain.name)
-        headers = {"Authorization": f"Bearer {route.api_key.get_secret_value()}"} if route.api_key else None
+        headers = self.auth_headers(route)
 
         calls = await _resolve_hashes(chain, calls, caller, path, headers)
         results, receipt_index = await _exchange(caller, path, headers, calls)
@@ -1049,3 +1054,49 @@ def describe(chain: Chain, call: RpcCall, result: Any) -> tuple[str, dict[str, f
     """A one-line statement of a result and its numbers; raises `_BadShape` for a malformed result."""
     text, metrics = DESCRIBERS[call.method](chain, call, result)
     return text, dict(metrics)
+
+
+# --- statements -> exact values ---------------------------------------------------------------------
+# `metrics` are floats, which cannot hold a wei balance exactly. The statements above write every value
+# exactly (hex quantities, decimal counts, whole hashes), so the exact values are read back from them
+# here, next to the code that writes them (tests/orchestra/test_synthesis_traps.py reads every value of
+# real statements back and compares it with a direct JSON-RPC read).
+
+_ADDRESS_TEXT = r"(?P<address>0x[0-9a-fA-F]{40})"
+_AT_BLOCK = r"(?: at block (?P<block_number>\d+)| at the \w+ block)?"
+_BLOCK_STATEMENT = re.compile(r"\w+ block (?P<block_number>\d+) \((?P<block_hash>0x[0-9a-fA-F]{64})\) at .+")
+_STATEMENTS: dict[str, re.Pattern[str]] = {
+    "eth_getBalance": re.compile(
+        rf"eth_getBalance of {_ADDRESS_TEXT}{_AT_BLOCK} = \S+ \S+ "
+        r"\((?P<balance_wei>0x[0-9a-fA-F]{1,64}) wei\)"
+    ),
+    "eth_getTransactionCount": re.compile(
+        rf"{_ADDRESS_TEXT} has sent (?P<nonce>\d+) transactions{_AT_BLOCK} \(nonce 0x[0-9a-fA-F]+\)"
+    ),
+    "eth_getBlockByNumber": _BLOCK_STATEMENT,
+    "eth_getBlockByHash": _BLOCK_STATEMENT,
+}
+
+
+def exact_values(record: Record) -> dict[str, int | str]:
+    """The exact values a `chain_data` record of this adapter states: `chain` (its id), `address` and
+    `block_hash` (lower-case hex), `block_number`, `balance_wei` and `nonce` (integers, never floats).
+    Only what the record states is returned; a record of another method or adapter gives {}."""
+    if record.kind != "chain_data" or not record.title or record.source not in CHAINS:
+        return {}
+    method = record.title.removeprefix(f"{record.source} ")
+    pattern = _STATEMENTS.get(method)
+    match = pattern.fullmatch(record.text) if pattern is not None else None
+    if match is None:
+        return {}
+    values: dict[str, int | str] = {"chain": record.source}
+    for name, raw in match.groupdict().items():
+        if raw is None:
+            continue
+        if name in ("address", "block_hash"):
+            values[name] = raw.lower()
+        elif raw.startswith("0x"):
+            values[name] = int(raw, 16)
+        else:
+            values[name] = int(raw)
+    return values

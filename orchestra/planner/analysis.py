@@ -1,7 +1,10 @@
-"""Objective analysis: the terms, names, counts and dates a plan and a synthesis need from an objective.
+"""Objective analysis: the terms, names, counts, order, dates and chain reads a plan and a synthesis need
+from an objective.
 
 `analyse` is pure and total: any text gives an `ObjectiveFacts` (possibly empty), never an exception,
-because it runs on untrusted objectives before anything else can report a typed error.
+because it runs on untrusted objectives before anything else can report a typed error. `chain_query`
+is the strict reading of an account lookup ("on Ethereum at block N, look up 0x..."): it raises a
+`ChainQueryError` naming the missing or ambiguous piece, for the planner to return as a typed error.
 """
 
 import calendar
@@ -9,7 +12,9 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+from orchestra.errors import PlanningError
 from orchestra.schema import FieldSpec, ListNode, Node, ObjectNode
 
 
@@ -102,13 +107,35 @@ DATE_FILTERS: tuple[tuple[int, str], ...] = (
 )
 
 
+PriceOrder = Literal["asc", "desc"]
+
+
+class ChainQueryError(PlanningError):
+    """An account lookup whose chain, address or block is missing or ambiguous; `part` names which."""
+
+    def __init__(self, message: str, *, part: Literal["chain", "address", "block"]) -> None:
+        super().__init__(message)
+        self.part = part
+
+
+@dataclass(frozen=True)
+class ChainQuery:
+    """An account read pinned to a block: `chain` is the SN19 chain id ("eth"), `address` lower-case."""
+
+    chain: str
+    address: str
+    block: int
+
+
 @dataclass(frozen=True)
 class ObjectiveFacts:
     """What an objective (and its target schema) says about the work to do.
 
     `count` is the count the objective asks for ("top 5"); `schema_count` the length the schema's
     first bounded list asks for. `start_date`/`end_date` are ISO dates (inclusive) of the period the
-    objective names, `date_filter` the smallest Desearch window reaching back to `start_date`.
+    objective names, `date_filter` the smallest Desearch window reaching back to `start_date`. `order`
+    is the price order the objective asks items in ("cheapest first": "asc"); `chain_query` the
+    account read it asks for, when it names a chain, an address and a block unambiguously.
     """
 
     keywords: tuple[str, ...]
@@ -120,6 +147,8 @@ class ObjectiveFacts:
     end_date: str | None = None
     date_filter: str | None = None
     schema_count: int | None = None
+    order: PriceOrder | None = None
+    chain_query: ChainQuery | None = None
 
     @property
     def wanted_count(self) -> int | None:
@@ -189,6 +218,8 @@ def analyse(
         end_date=period.end.isoformat() if period.end else None,
         date_filter=date_filter(period.start, now),
         schema_count=schema_count(schema) if schema is not None else None,
+        order=price_order(objective),
+        chain_query=_chain_query_or_none(objective),
     )
 
 
@@ -250,6 +281,187 @@ def schema_count(root: ObjectNode) -> int | None:
         return None
     first = bounded[0]
     return first.max_items if first.max_items is not None else first.min_items
+
+
+# --------------------------------------------------------------------------------------------------
+# Price order
+# --------------------------------------------------------------------------------------------------
+
+_CHEAP = r"(?:cheapest|least[- ]expensive|lowest[- ]priced|lowest(?:\s+price)?|cheaper)"
+_DEAR = r"(?:most[- ]expensive|priciest|highest[- ]priced|highest(?:\s+price)?|dearest|pricier)"
+_TO = r"\s+(?:to|through|thru|until)\s+(?:the\s+)?"
+_PRICE_WORD = r"(?:price|prices|pricing|cost|costs)"
+
+
+def _near(first: str, second: str) -> re.Pattern[str]:
+    """`first` and `second` within one sentence, in either order."""
+    gap = r"\b[^.?!]{0,40}\b"
+    return re.compile(rf"\b{first}{gap}{second}\b|\b{second}{gap}{first}\b", re.I)
+
+
+# Strongest signal first: a range says which end comes first, then "X first", then a sort direction
+# next to a price word, then a bare superlative ("Which vendors are cheapest?").
+_ORDER_RULES: tuple[tuple[re.Pattern[str], PriceOrder], ...] = (
+    (re.compile(rf"\b{_CHEAP}{_TO}{_DEAR}\b", re.I), "asc"),
+    (re.compile(rf"\b{_DEAR}{_TO}{_CHEAP}\b", re.I), "desc"),
+    (re.compile(rf"\b{_CHEAP}\s+(?:ones?\s+)?first\b", re.I), "asc"),
+    (re.compile(rf"\b{_DEAR}\s+(?:ones?\s+)?first\b", re.I), "desc"),
+    (_near(_PRICE_WORD, r"(?:ascending|increasing)"), "asc"),
+    (_near(_PRICE_WORD, r"(?:descending|decreasing)"), "desc"),
+    (re.compile(r"\b(?:cheapest|least[- ]expensive|lowest[- ]priced)\b", re.I), "asc"),
+    (re.compile(r"\b(?:most[- ]expensive|priciest|highest[- ]priced)\b", re.I), "desc"),
+)
+
+
+def price_order(objective: str) -> PriceOrder | None:
+    """The price order an objective asks for: "from cheapest to most expensive" is "asc", "most
+    expensive first" is "desc", "Which vendors are cheapest?" is "asc" (the cheapest ones first)."""
+    for pattern, order in _ORDER_RULES:
+        if pattern.search(objective):
+            return order
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Chain reads
+# --------------------------------------------------------------------------------------------------
+
+# How people name the EVM chains SN19 serves -> the chain id the Blockmachine adapter uses. "Base" is
+# also an English word, so it counts only capitalised; every other name is matched in any case.
+EVM_CHAIN_NAMES: dict[str, str] = {
+    "ethereum mainnet": "eth",
+    "ethereum": "eth",
+    "eth mainnet": "eth",
+    "eth": "eth",
+    "bnb smart chain": "bsc",
+    "binance smart chain": "bsc",
+    "bnb chain": "bsc",
+    "binance chain": "bsc",
+    "bsc": "bsc",
+    "base mainnet": "base",
+    "base": "base",
+    "polygon pos": "polygon",
+    "polygon": "polygon",
+    "op mainnet": "optimism",
+    "optimism": "optimism",
+    "arbitrum one": "arbitrum",
+    "arbitrum": "arbitrum",
+}
+_CASE_SENSITIVE_NAMES = frozenset({"base", "base mainnet"})
+# "ETH" is also the unit balances on Base, Optimism and Arbitrum are given in: it names the chain only
+# when no other chain is named.
+_WEAK_NAMES = frozenset({"eth"})
+# Chains SN19 serves whose accounts are not read with eth_getBalance: named, so the error can say so.
+_OTHER_CHAIN_NAMES = {"bittensor": "tao", "subtensor": "tao", "finney": "tao"}
+_CHAIN_NAME = re.compile(
+    r"(?<![\w-])("
+    + "|".join(re.escape(n) for n in sorted([*EVM_CHAIN_NAMES, *_OTHER_CHAIN_NAMES], key=len, reverse=True))
+    + r")(?![\w-])",
+    re.I,
+)
+_HEX_WORD = re.compile(r"(?<![0-9A-Za-z])0[xX][0-9A-Za-z]+")
+_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
+_HASH = re.compile(r"0[xX][0-9a-fA-F]{64}")
+_BLOCK = re.compile(
+    r"\bblock(?:\s+(?:number|height|no\.?))?\s*(?:#|:|=)?\s*"
+    r"(0x[0-9a-fA-F]{1,16}|\d{1,3}(?:,\d{3})+|\d+)(?!\w|[.,]\d)",
+    re.I,
+)
+_LATEST = re.compile(r"\b(?:latest|current|newest|most recent)\s+block\b", re.I)
+
+
+def chain_query(objective: str) -> ChainQuery:
+    """The chain, account and block an account lookup names. Raises `ChainQueryError` saying which piece
+    is missing, malformed or ambiguous (two chains, two addresses, two blocks)."""
+    return ChainQuery(chain=_chain(objective), address=_address(objective), block=_block(objective))
+
+
+def _chain_query_or_none(objective: str) -> ChainQuery | None:
+    try:
+        return chain_query(objective)
+    except ChainQueryError:
+        return None
+
+
+def _chain(objective: str) -> str:
+    strong: dict[str, str] = {}
+    weak: dict[str, str] = {}
+    for match in _CHAIN_NAME.finditer(objective):
+        name = match.group(1)
+        key = name.lower()
+        if key in _CASE_SENSITIVE_NAMES and not name[0].isupper():
+            continue
+        if key in _OTHER_CHAIN_NAMES:
+            raise ChainQueryError(
+                f"{name} is not an EVM chain: account lookups read EVM chains "
+                f"({', '.join(sorted(set(EVM_CHAIN_NAMES.values())))})",
+                part="chain",
+            )
+        (weak if key in _WEAK_NAMES else strong).setdefault(EVM_CHAIN_NAMES[key], name)
+    found = strong or weak
+    if not found:
+        raise ChainQueryError(
+            "the objective names no chain to read; name one, e.g. 'on Ethereum' or 'on BNB Smart Chain'",
+            part="chain",
+        )
+    if len(found) > 1:
+        raise ChainQueryError(
+            f"the objective names {len(found)} chains ({', '.join(found.values())}); an account lookup "
+            "reads one",
+            part="chain",
+        )
+    return next(iter(found))
+
+
+def _address(objective: str) -> str:
+    blocks = [m.span(1) for m in _BLOCK.finditer(objective)]
+    words = [
+        m.group(0)
+        for m in _HEX_WORD.finditer(objective)
+        if not any(start <= m.start() < end for start, end in blocks)  # "block 0x2160e73" is a number
+    ]
+    addresses = list(dict.fromkeys(w.lower() for w in words if _ADDRESS.fullmatch(w)))
+    if len(addresses) == 1:
+        return addresses[0]
+    if len(addresses) > 1:
+        raise ChainQueryError(
+            f"the objective names {len(addresses)} accounts; an account lookup reads one", part="address"
+        )
+    # A 0x-word that is not 20 bytes of hex is the commonest typo: say what is wrong with it. A 32-byte
+    # word is a block or transaction hash, not a mistyped address.
+    malformed = [w for w in words if not _HASH.fullmatch(w)]
+    if malformed:
+        shown = malformed[0] if len(malformed[0]) <= 50 else malformed[0][:47] + "..."
+        raise ChainQueryError(
+            f"{shown} is not an account address (0x followed by 40 hex digits)", part="address"
+        )
+    raise ChainQueryError(
+        "the objective names no account address (0x followed by 40 hex digits)", part="address"
+    )
+
+
+def _block(objective: str) -> int:
+    numbers = list(dict.fromkeys(_block_number(m.group(1)) for m in _BLOCK.finditer(objective)))
+    if len(numbers) == 1:
+        return numbers[0]
+    if len(numbers) > 1:
+        raise ChainQueryError(
+            f"the objective names {len(numbers)} blocks ({', '.join(map(str, numbers))}); an account "
+            "lookup reads at one",
+            part="block",
+        )
+    if _LATEST.search(objective):
+        raise ChainQueryError(
+            "the latest block moves: name the block number to read at, so the answer can be checked",
+            part="block",
+        )
+    raise ChainQueryError(
+        "the objective names no block number to read at (e.g. 'at block 19000000')", part="block"
+    )
+
+
+def _block_number(raw: str) -> int:
+    return int(raw, 16) if raw.lower().startswith("0x") else int(raw.replace(",", ""))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ A blueprint is a DAG of capability steps whose inputs are templates. A string in
 a placeholder takes the placeholder's value (so `"{keywords}"` becomes a list, and a key whose value is
 a missing placeholder is left out); placeholders inside a longer string are substituted as text.
 `{name|default}` gives a default for a missing value. Placeholders: objective, keywords, entities,
-entity (in a `for_each` step), count, years, start_date, end_date, date_filter, query.
+entity (in a `for_each` step), count, years, start_date, end_date, date_filter, query, and the account
+read's chain, address and block. A blueprint using those three has no use for a guess: when the
+objective does not name all of them unambiguously, planning fails with a `ChainQueryError` saying which.
 
 A step with `"for_each": "entities"` is a fan-out template: it becomes one step per entity of the
 objective (at most `max_fan_out`), with ids `<id>-1..n`; a step depending on it (or taking its
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ledger.vocabulary import is_capability
 from orchestra.errors import PlanningError
-from orchestra.planner.analysis import ObjectiveFacts, analyse, tokens, utc_today
+from orchestra.planner.analysis import ObjectiveFacts, analyse, chain_query, tokens, utc_today
 from orchestra.planner.validation import (
     CONTEXT_FROM,
     MAX_PLAN_DEPTH,
@@ -47,7 +49,11 @@ PLACEHOLDERS = (
     "end_date",
     "date_filter",
     "query",
+    "chain",
+    "address",
+    "block",
 )
+CHAIN_PLACEHOLDERS = frozenset({"chain", "address", "block"})
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")(?:\|([^{}]*))?\}")
 MAX_FAN_OUT = 8
 # Objective words count twice as much as schema field names: the objective says what to do, the
@@ -67,13 +73,18 @@ class BlueprintStep(BaseModel):
 
 
 class Blueprint(BaseModel):
-    """A plan template. Loading checks it is a DAG of known capabilities whose context it waits for."""
+    """A plan template. Loading checks it is a DAG of known capabilities whose context it waits for.
+
+    A `deterministic` blueprint is fully determined by the objective (a block-pinned read): a language
+    model has nothing to add to its plan, only ways to unpin it, so the LLM planner keeps it as is.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     description: str
     keywords: tuple[str, ...] = ()
+    deterministic: bool = False
     steps: tuple[BlueprintStep, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -94,8 +105,21 @@ class Blueprint(BaseModel):
             raise ValueError("a blueprint needs at least one step that is not a fan-out template")
         return self
 
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """The placeholders the step templates use."""
+        return frozenset(
+            m.group(1) for m in _PLACEHOLDER.finditer(json.dumps([s.inputs for s in self.steps]))
+        )
+
     def instantiate(self, facts: ObjectiveFacts, objective: str, *, max_fan_out: int = MAX_FAN_OUT) -> Plan:
-        """Fill the templates from `facts`, expanding fan-out steps over at most `max_fan_out` entities."""
+        """Fill the templates from `facts`, expanding fan-out steps over at most `max_fan_out` entities.
+
+        Raises `ChainQueryError` when the templates read a chain, address or block the objective does not
+        name unambiguously."""
+        query = facts.chain_query
+        if query is None and self.placeholders & CHAIN_PLACEHOLDERS:
+            query = chain_query(objective)  # raises, naming the missing or ambiguous piece
         values: dict[str, Any] = {
             "objective": objective,
             "keywords": list(facts.keywords),
@@ -106,6 +130,9 @@ class Blueprint(BaseModel):
             "end_date": facts.end_date,
             "date_filter": facts.date_filter,
             "query": facts.query or objective[:200],
+            "chain": query.chain if query else None,
+            "address": query.address if query else None,
+            "block": query.block if query else None,
         }
         fan_out = list(facts.entities[: max(0, min(max_fan_out, MAX_FAN_OUT))])
         expanded: dict[str, list[str]] = {
@@ -242,8 +269,12 @@ class BlueprintPlanner:
             keywords = set(self.blueprints[name].keywords)
             return OBJECTIVE_WEIGHT * len(said & keywords) + SCHEMA_WEIGHT * len(fields & keywords)
 
-        # Ties go to the default, then to the first name alphabetically, so the choice is reproducible.
-        best = max(sorted(self.blueprints), key=lambda name: (score(name), name == self.default))
+        # Ties go to the default, then to a blueprint that plans any objective (a deterministic one fails
+        # without its chain, account and block), then to the first name alphabetically: reproducible.
+        best = max(
+            sorted(self.blueprints),
+            key=lambda name: (score(name), name == self.default, not self.blueprints[name].deterministic),
+        )
         return self.blueprints[best if score(best) > 0 else self.default]
 
     def plan(self, spec: TaskSpec, schema: CompiledSchema, *, capabilities: Collection[str]) -> Plan:
@@ -267,6 +298,7 @@ class BlueprintPlanner:
 
 
 __all__ = [
+    "CHAIN_PLACEHOLDERS",
     "MAX_FAN_OUT",
     "PLACEHOLDERS",
     "Blueprint",

@@ -75,7 +75,8 @@ class PlanOutcome:
 class LlmPlanner:
     """Plans with a chat model, bounded and validated; the blueprint planner is the fallback.
 
-    A request naming a blueprint (`constraints.blueprint`) gets that blueprint without asking the model.
+    A request naming a blueprint (`constraints.blueprint`) gets that blueprint without asking the model,
+    and so does a request a `deterministic` blueprint answers (a block-pinned read).
     `last_fallback_reason` holds the reason of the most recent fallback (for logs and tests; concurrent
     callers should use `plan_with_reason`).
     """
@@ -126,6 +127,9 @@ class LlmPlanner:
             suggested = self.fallback.plan(spec, schema, capabilities=capabilities)
         except PlanningError as exc:
             blueprint_error = exc
+        chosen = self.blueprints.get(suggested.blueprint or "") if suggested is not None else None
+        if suggested is not None and chosen is not None and chosen.deterministic:
+            return self._fell_back(suggested, f"blueprint {chosen.name} is fully determined by the objective")
         try:
             plan = await self._ask(spec, schema, set(capabilities), suggested)
         except Exception as exc:  # any failure of the model or its answer means: use the blueprint

@@ -41,8 +41,12 @@ def test_bundled_blueprints_load_and_are_valid_dags() -> None:
     library = load_blueprints()
     assert {"market_research", "topic_research"} <= set(library)
     for blueprint in library.values():
-        plan = blueprint.instantiate(analyse("x y z"), "x y z")
-        validate_plan(plan, ROUTABLE)
+        # An account lookup plans only with the chain, account and block it reads.
+        objective = (
+            f"on Ethereum at block 5, the balance of 0x{'ab' * 20}" if blueprint.deterministic else "x y z"
+        )
+        plan = blueprint.instantiate(analyse(objective), objective)
+        validate_plan(plan, ROUTABLE | {"chain_rpc"})
 
 
 def test_market_objectives_get_the_market_blueprint_filled_in() -> None:
@@ -69,7 +73,8 @@ def test_a_requested_blueprint_is_used_and_an_unknown_one_is_a_typed_error() -> 
         == "topic_research"
     )
     with pytest.raises(
-        PlanningError, match="unknown blueprint 'nope'; known blueprints: competitive_analysis, "
+        PlanningError,
+        match="unknown blueprint 'nope'; known blueprints: chain_lookup, competitive_analysis, ",
     ):
         planner.plan(spec("prices", blueprint="nope"), SCHEMA, capabilities=ROUTABLE)
 

@@ -77,7 +77,8 @@ def by_id(plan: Plan) -> dict[str, Any]:
 
 
 def test_the_library_has_every_blueprint_the_issue_names() -> None:
-    assert set(load_blueprints()) == set(REQUESTS)
+    # chain_lookup needs a chain_rpc route to plan at all: tests/orchestra/planner/test_chain_lookup.py
+    assert set(load_blueprints()) == set(REQUESTS) | {"chain_lookup"}
 
 
 @pytest.mark.parametrize("name", sorted(REQUESTS))
