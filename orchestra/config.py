@@ -42,7 +42,30 @@ ADAPTER_KEY_FIELDS = {
 }
 
 
-class MinerSettings(BaseSettings):
+class AdapterKeys(BaseSettings):
+    """The operator's producer API keys. A miner calls producers with them; a validator re-probes Ledger
+    routes, re-queries sampled calls and pre-queries logic traps with its own."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRA_", env_file=".env", extra="ignore")
+
+    desearch_api_key: SecretStr | None = Field(default=None, description="Desearch API key (SN22).")
+    data_universe_api_key: SecretStr | None = Field(
+        default=None, description="Data Universe on-demand API key (SN13, X-API-Key)."
+    )
+    chutes_api_key: SecretStr | None = Field(default=None, description="Chutes API key (SN64, cpk_...).")
+    targon_api_key: SecretStr | None = Field(default=None, description="Targon API key (SN4, sn4_...).")
+
+    @field_validator(*ADAPTER_KEY_FIELDS.values())
+    @classmethod
+    def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return _no_empty_secret(value)
+
+    def adapter_keys(self) -> dict[str, SecretStr | None]:
+        """The operator's credentials by the adapter that uses them."""
+        return {adapter: getattr(self, name) for adapter, name in ADAPTER_KEY_FIELDS.items()}
+
+
+class MinerSettings(AdapterKeys):
     """Miner options. Env: ORCHESTRA_<NAME>; flags: --neuron.<name> and --blacklist.<name>."""
 
     model_config = SettingsConfigDict(env_prefix="ORCHESTRA_", env_file=".env", extra="ignore")
@@ -53,12 +76,6 @@ class MinerSettings(BaseSettings):
     max_evidence_bytes: int = Field(default=4 * 1024 * 1024, ge=0, description="Evidence returned per task.")
     routes_file: Path | None = Field(default=None, description="JSON list of routes replacing the defaults.")
     desearch_url: str = Field(default="https://api.desearch.ai", description="Desearch API base URL (SN22).")
-    desearch_api_key: SecretStr | None = Field(default=None, description="Desearch API key.")
-    data_universe_api_key: SecretStr | None = Field(
-        default=None, description="Data Universe on-demand API key (SN13, X-API-Key)."
-    )
-    chutes_api_key: SecretStr | None = Field(default=None, description="Chutes API key (SN64, cpk_...).")
-    targon_api_key: SecretStr | None = Field(default=None, description="Targon API key (SN4, sn4_...).")
     llm_planner: bool = Field(
         default=True, description="Ask an inference route for plans when one is routable."
     )
@@ -89,17 +106,8 @@ class MinerSettings(BaseSettings):
     blacklist_allow_non_registered: bool = Field(default=False, description="Answer unregistered hotkeys.")
     blacklist_min_stake: float = Field(default=0.0, ge=0, description="Minimum caller stake in TAO.")
 
-    @field_validator(*ADAPTER_KEY_FIELDS.values())
-    @classmethod
-    def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
-        return _no_empty_secret(value)
 
-    def adapter_keys(self) -> dict[str, SecretStr | None]:
-        """The operator's credentials by the adapter that uses them."""
-        return {adapter: getattr(self, name) for adapter, name in ADAPTER_KEY_FIELDS.items()}
-
-
-class ValidatorSettings(BaseSettings):
+class ValidatorSettings(AdapterKeys):
     """Validator options. Env: ORCHESTRA_<NAME>; flags: --neuron.<name>."""
 
     model_config = SettingsConfigDict(env_prefix="ORCHESTRA_", env_file=".env", extra="ignore")
@@ -135,14 +143,26 @@ class ValidatorSettings(BaseSettings):
     ledger_coverage_target: int = Field(
         default=10, ge=1, description="Subnets a miner must cover for full Ledger coverage."
     )
-    desearch_api_key: SecretStr | None = Field(
-        default=None, description="Desearch API key, to re-probe SN22 routes miners report on."
+    trap_rate: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Share of challenges drawn with a logic trap.",
     )
-
-    @field_validator("desearch_api_key")
-    @classmethod
-    def _empty_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
-        return _no_empty_secret(value)
+    spot_check_rate: float = Field(
+        default=0.25, ge=0, le=1, description="Share of verified receipts the validator re-queries."
+    )
+    spot_checks_per_answer: int = Field(
+        default=2, ge=0, le=16, description="Most receipts re-queried per answer."
+    )
+    sn13_requests_per_hour: int = Field(
+        default=2,
+        ge=1,
+        description="Re-queries per SN13 miner, per kind, per hour (SN13 allows 2).",
+    )
+    replay_memory_s: float = Field(
+        default=3_600.0, gt=0, description="How long receipts are remembered to refuse their reuse."
+    )
 
 
 def _no_empty_secret(value: SecretStr | None) -> SecretStr | None:

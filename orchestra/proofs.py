@@ -21,7 +21,7 @@ from bittensor_wallet import Keypair
 from pydantic import BaseModel
 
 from orchestra.errors import CanonicalizationError
-from protocol.models import CallEvidence, CallReceipt, DendriteProof, RouteKind, TaskSpec
+from protocol.models import CallEvidence, CallReceipt, CallStatus, DendriteProof, RouteKind, TaskSpec
 
 _LEAF = b"\x00"
 _NODE = b"\x01"
@@ -206,6 +206,9 @@ class ReceiptFault(str, Enum):
     UNKNOWN_PRODUCER = "unknown_producer"
     OUTSIDE_WINDOW = "outside_window"
     EVIDENCE_MISMATCH = "evidence_mismatch"
+    REUSED = "reused"  # claimed before, by another task or miner, or twice in one answer
+    SPOT_MISMATCH = "spot_mismatch"  # the validator re-queried the call and got another answer
+    UNBOUND = "unbound"  # none of the answer's calls asked about the task: made for another task
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,8 @@ def _dendrite_faults(
 ) -> list[ReceiptFault]:
     proof = receipt.dendrite
     if proof is None:
-        return [ReceiptFault.MISSING_PROOF]
+        # A hedge cancelled before its answer has no proof to show, and claims no content either.
+        return [] if receipt.status is CallStatus.CANCELLED else [ReceiptFault.MISSING_PROOF]
     faults: list[ReceiptFault] = []
     if proof.dendrite_hotkey != miner_hotkey:
         faults.append(ReceiptFault.WRONG_MINER)

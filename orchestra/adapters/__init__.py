@@ -9,6 +9,7 @@ from orchestra.adapters.data_universe import (
 )
 from orchestra.adapters.desearch import DesearchAdapter, DesearchMinerAdapter
 from orchestra.adapters.inference import InferenceAdapter
+from protocol.models import RouteKind
 
 
 def default_adapters(*, sn13_requests_per_hour: int = SN13_REQUESTS_PER_HOUR) -> dict[str, Adapter]:
@@ -25,6 +26,11 @@ def default_adapters(*, sn13_requests_per_hour: int = SN13_REQUESTS_PER_HOUR) ->
     return {adapter.name: adapter for adapter in adapters}
 
 
+def adapter_route_kinds() -> dict[str, frozenset[RouteKind]]:
+    """The route kinds each adapter speaks, by adapter name (what `LedgerDirectory` needs)."""
+    return {name: adapter.route_kinds for name, adapter in default_adapters().items()}
+
+
 __all__ = [
     "Adapter",
     "AdapterError",
@@ -36,5 +42,6 @@ __all__ = [
     "DesearchMinerAdapter",
     "InferenceAdapter",
     "Record",
+    "adapter_route_kinds",
     "default_adapters",
 ]

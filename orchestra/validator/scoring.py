@@ -4,14 +4,18 @@ Weights (DESIGN.md): orchestration 0.60 = receipts 0.20 + schema 0.15 + complete
 0.10 + latency 0.05; Ledger 0.40 = accepted-update accuracy 0.20 + discovery 0.10 + freshness 0.05 +
 coverage 0.05. The Ledger part comes from `ledger_score`, over what the miner contributed recently.
 
-An answer without a schema-valid result, or whose proof root does not recompute, scores 0 in every
-orchestration component: there is nothing a user could rely on in it, whatever calls were made.
+Gates, before any component counts: an answer without a schema-valid result, or whose proof root does
+not recompute, scores 0 in every orchestration component (there is nothing a user could rely on in
+it); so does an answer with a receipt the validator re-queried and found answered differently
+(`fabricated`): invented content behind real receipts is fraud, not a partial answer. Logic traps
+scale fidelity by their mean score; exact traps (values the validator pre-queried) scale every
+orchestration component by the share of those values the answer got right.
 """
 
 import math
 import re
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -19,7 +23,17 @@ from numpy.typing import NDArray
 
 from ledger.curation import LedgerActivity
 from orchestra.planner.analysis import content_tokens
-from orchestra.schema import CompiledSchema, FreeNode, ListNode, ScalarNode, iter_leaf_paths
+from orchestra.proofs import ReceiptFault
+from orchestra.schema import (
+    CompiledSchema,
+    FreeNode,
+    ListNode,
+    ScalarNode,
+    child_path,
+    iter_leaf_paths,
+    json_path,
+)
+from orchestra.validator.challenges import TrapKind, TrapOutcome
 from orchestra.validator.verification import ResponseCheck
 from protocol.models import CallEvidence, TaskResult
 
@@ -34,6 +48,7 @@ WEIGHTS = {
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 MIN_TOKEN_COVERAGE = 0.5
 MIN_QUOTE_CHARS = 4
+MAX_OWN_COUNT = 20
 
 
 @dataclass(frozen=True)
@@ -47,10 +62,15 @@ class ScoreBreakdown:
 
     @property
     def total(self) -> float:
-        return float(sum(WEIGHTS[name] * value for name, value in asdict(self).items()))
+        return float(sum(WEIGHTS[f.name] * getattr(self, f.name) for f in fields(self)))
 
     def as_dict(self) -> dict[str, float]:
         return {**{k: round(v, 4) for k, v in asdict(self).items()}, "total": round(self.total, 4)}
+
+
+def is_fabricated(check: ResponseCheck) -> bool:
+    """A re-queried receipt came back with another answer than the miner's evidence."""
+    return any(ReceiptFault.SPOT_MISMATCH in v.faults for v in check.verdicts)
 
 
 def score_answer(
@@ -60,23 +80,31 @@ def score_answer(
     *,
     latency_s: float,
     deadline_s: float,
+    traps: Sequence[TrapOutcome] = (),
 ) -> ScoreBreakdown:
-    if response is None or response.result is None or not check.result_valid or not check.root_ok:
+    """Score one checked answer. `traps` are the challenge's logic-trap outcomes for this result."""
+    if response is None or response.result is None or not check.usable or is_fabricated(check):
         return ScoreBreakdown()
     receipts = check.receipts_verified / len(check.verdicts) if check.verdicts else 0.0
-    verified_evidence = [
-        item
-        for item, verdict in zip(
-            response.evidence or [None] * len(check.verdicts), check.verdicts, strict=True
-        )
+    evidence = response.evidence or [None] * len(check.verdicts)
+    verified = {
+        index: item
+        for index, (item, verdict) in enumerate(zip(evidence, check.verdicts, strict=True))
         if item is not None and verdict.ok
-    ]
+    }
+    trap_factor = sum(t.score for t in traps) / len(traps) if traps else 1.0
+    # A value the validator pre-queried is the truth: an answer that contradicts it is wrong, and
+    # earns only the share of those values it got right, in every orchestration component.
+    exact = [t.score for t in traps if t.kind is TrapKind.EXACT]
+    right = sum(exact) / len(exact) if exact else 1.0
     return ScoreBreakdown(
-        receipts=receipts,
-        schema=1.0,
-        completeness=completeness(schema, response.result),
-        fidelity=fidelity(schema, response.result, verified_evidence),
-        latency=max(0.0, min(1.0, 1.0 - latency_s / deadline_s)) if deadline_s > 0 else 0.0,
+        receipts=receipts * right,
+        schema=right,
+        completeness=completeness(schema, response.result) * right,
+        fidelity=fidelity(schema, response.result, response.provenance, verified, known=_proven(traps))
+        * trap_factor
+        * right,
+        latency=(max(0.0, min(1.0, 1.0 - latency_s / deadline_s)) if deadline_s > 0 else 0.0) * right,
     )
 
 
@@ -93,7 +121,7 @@ def completeness(schema: CompiledSchema, result: dict[str, Any]) -> float:
 class EvidenceText:
     """All strings and numbers in a set of evidence payloads, for tracing result values back to them."""
 
-    def __init__(self, evidence: Iterable[CallEvidence]) -> None:
+    def __init__(self, evidence: Iterable[CallEvidence] = ()) -> None:
         strings: list[str] = []
         for item in evidence:
             _collect(item.response, strings)
@@ -101,55 +129,126 @@ class EvidenceText:
         self.tokens = set(content_tokens(self.text))
         self.numbers = {_as_number(m) for m in _NUMBER.findall(self.text)}
 
+    @classmethod
+    def union(cls, parts: Sequence["EvidenceText"]) -> "EvidenceText":
+        """The evidence of several receipts together, without re-reading any of it."""
+        if len(parts) == 1:
+            return parts[0]
+        joined = cls()
+        joined.text = " ".join(part.text for part in parts)
+        joined.tokens = set().union(*(part.tokens for part in parts))
+        joined.numbers = set().union(*(part.numbers for part in parts))
+        return joined
+
     def supports_text(self, value: str) -> bool:
         lowered = " ".join(value.lower().split())
         if len(lowered) < MIN_QUOTE_CHARS:  # "a" is in any text: short values must be whole words
             return lowered in self.tokens
         if lowered in self.text:
             return True
-        figures = [_as_number(m) for m in _NUMBER.findall(lowered)]
+        # Composed text must not carry a figure the evidence lacks; small counts ("the 3 providers")
+        # are the writer's own, not quotes.
+        figures = [
+            _as_number(match)
+            for match in _NUMBER.findall(lowered)
+            if "." in match or _as_number(match) > MAX_OWN_COUNT
+        ]
         if any(not self.supports_number(f) for f in figures):
             return False
         words = content_tokens(lowered)
         return bool(words) and sum(1 for w in words if w in self.tokens) / len(words) >= MIN_TOKEN_COVERAGE
 
     def supports_number(self, value: float) -> bool:
+        if value in self.numbers:
+            return True
         return any(math.isclose(value, n, rel_tol=1e-9, abs_tol=1e-9) for n in self.numbers)
 
 
-def fidelity(schema: CompiledSchema, result: dict[str, Any], evidence: list[CallEvidence]) -> float:
+def _proven(traps: Sequence[TrapOutcome]) -> frozenset[str]:
+    """JSON paths of values an exact trap found equal to what the validator pre-queried."""
+    return frozenset(json_path(t.path) for t in traps if t.kind is TrapKind.EXACT and t.passed)
+
+
+def fidelity(
+    schema: CompiledSchema,
+    result: dict[str, Any],
+    provenance: dict[str, list[int]],
+    verified: dict[int, CallEvidence],
+    *,
+    known: frozenset[str] = frozenset(),
+) -> float:
     """Share of checkable result values (text, decimals, string list items, dict values) found in the
-    verified evidence.
+    evidence of the verified receipts their provenance names.
 
-    Integers and booleans are left out: they are usually counts or judgements derived from evidence,
-    not quoted from it.
+    A value's provenance is the entry for its own path, else for the nearest enclosing path (a list's
+    or a dict's entry covers its items). A value with no provenance, or whose receipts all failed
+    verification, is unsupported: content must be traceable to a call that really happened. Integers
+    and booleans are left out (counts and judgements derived from evidence, not quoted from it; logic
+    traps check those). Values at `known` paths, which the validator checked against the truth
+    itself, count as supported. With nothing checkable, fidelity is 1 when some verified evidence
+    backs the answer and 0 when none does.
     """
-    corpus = EvidenceText(evidence)
+    # Read each receipt's evidence once, and only if something cites it.
+    texts: dict[int, EvidenceText] = {}
+    corpora: dict[frozenset[int], EvidenceText] = {}
     checked = supported = 0
-    for _, node, value in iter_leaf_paths(schema.root, result):
-        for item in _checkable(node, value):
+    for path, node, value in iter_leaf_paths(schema.root, result):
+        for item_path, item in _checkable(node, value, path):
             checked += 1
-            ok = corpus.supports_number(item) if isinstance(item, float) else corpus.supports_text(item)
-            supported += ok
-    return supported / checked if checked else 1.0  # nothing quotable, nothing unsupported
+            if item_path in known:
+                supported += 1
+                continue
+            cited = frozenset(i for i in _cited(provenance, item_path) if i in verified)
+            if not cited:
+                continue
+            if cited not in corpora:
+                for index in cited - texts.keys():
+                    texts[index] = EvidenceText([verified[index]])
+                corpora[cited] = EvidenceText.union([texts[i] for i in sorted(cited)])
+            corpus = corpora[cited]
+            supported += (
+                corpus.supports_number(item) if isinstance(item, float) else corpus.supports_text(item)
+            )
+    if not checked:
+        return 1.0 if verified else 0.0
+    return supported / checked
 
 
-def _checkable(node: Any, value: Any) -> list[str | float]:
+def _cited(provenance: dict[str, list[int]], path: str) -> list[int]:
+    """The receipts cited for `path` or, failing that, for the nearest enclosing path."""
+    while True:
+        if path in provenance:
+            return provenance[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        if cut <= 0:
+            return provenance.get("$", [])
+        path = path[:cut]
+
+
+def _checkable(node: Any, value: Any, path: str) -> list[tuple[str, str | float]]:
+    """(path, value) of each quotable value in one leaf: the scalar itself, or a list's or dict's items."""
     if value is None:
         return []
     if isinstance(node, ScalarNode):
+        if node.enum is not None:  # a choice among the schema's own values, not a quote
+            return []
         if node.kind == "str" and isinstance(value, str):
-            return [value]
+            return [(path, value)]
         if node.kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return [float(value)]
+            return [(path, float(value))]
         return []
     if isinstance(node, (ListNode, FreeNode)):
-        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
-        out: list[str | float] = []
-        for item in items:
-            if isinstance(item, (str, float)):
-                out.append(item)
-        return out
+        if isinstance(value, dict):
+            items: list[tuple[str | int, Any]] = list(value.items())
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        else:
+            items = [("", value)]
+        return [
+            (child_path(path, key) if key != "" else path, item)
+            for key, item in items
+            if isinstance(item, (str, float))
+        ]
     return []
 
 

@@ -1,16 +1,32 @@
-"""Checking a miner's answer: proof root, every receipt, and the result against the schema.
+"""Checking a miner's answer: proof root, every receipt, receipt reuse, and the result against the schema.
 
 The validator recomputes the root from the task it sent (never the copy the miner echoes back), the
 receipts and the result; verifies each receipt against the miner's hotkey, the time window of this
-query and the producer metagraphs; and validates the result against the compiled target schema.
+query and the producer metagraphs; refuses receipts already claimed for another task or by another
+miner (`ReplayGuard`); and validates the result against the compiled target schema. Re-query spot
+checks (`spotcheck.py`) and logic traps (`challenges.py`) come on top, in the neuron.
 """
 
-from dataclasses import dataclass, field
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from orchestra.errors import CanonicalizationError, FieldError, ResultValidationError
-from orchestra.proofs import ProducerHotkeys, ReceiptVerdict, TimeWindow, compute_proof_root, verify_receipt
+from orchestra.proofs import (
+    ProducerHotkeys,
+    ReceiptFault,
+    ReceiptVerdict,
+    TimeWindow,
+    compute_proof_root,
+    receipt_digest,
+    verify_receipt,
+)
 from orchestra.schema import CompiledSchema
-from protocol.models import TaskError, TaskResult, TaskSpec
+from protocol.models import CallReceipt, RouteKind, TaskError, TaskResult, TaskSpec
+
+DEFAULT_REPLAY_MEMORY_S = 3_600.0
+DEFAULT_REPLAY_ENTRIES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,82 @@ class ResponseCheck:
     def receipts_verified(self) -> int:
         return sum(1 for verdict in self.verdicts if verdict.ok)
 
+    @property
+    def usable(self) -> bool:
+        """A result a user could rely on: present, schema-valid and hash-locked to its receipts."""
+        return self.answered and self.result_valid and self.root_ok
+
+    def with_faults(self, faults: dict[int, ReceiptFault]) -> "ResponseCheck":
+        """The same check with more faults on the receipts at the given indexes."""
+        verdicts = tuple(
+            replace(v, faults=(*v.faults, faults[i]), producer_signed=False) if i in faults else v
+            for i, v in enumerate(self.verdicts)
+        )
+        return replace(self, verdicts=verdicts)
+
+
+def fingerprints(receipt: CallReceipt) -> tuple[str, ...]:
+    """Ways to recognise a receipt again, even when a copier edits the fields it thinks are unchecked.
+
+    The whole receipt's digest; for dendrite calls the Dendrite's signature, which only the signing
+    hotkey can make and which covers its nonce and uuid; for other calls the request and response
+    digests with the start time, which two independent calls do not share to the nanosecond.
+    """
+    marks = [receipt_digest(receipt)]
+    if receipt.route is RouteKind.DENDRITE and receipt.dendrite is not None:
+        marks.append(f"sig:{receipt.dendrite.dendrite_signature}")
+    else:
+        marks.append(f"call:{receipt.request_digest}:{receipt.response_digest}:{receipt.started_ns}")
+    return tuple(marks)
+
+
+class ReplayGuard:
+    """Remembers which task and miner first claimed each receipt, so that no receipt is paid twice.
+
+    A receipt is reused when it was claimed before for another task, by another miner, or earlier in
+    the same answer. Entries expire after `memory_s`: a receipt older than that is outside any new
+    task's time window anyway, and fails there. The oldest entries go first when `max_entries` is hit.
+    """
+
+    def __init__(
+        self, *, memory_s: float = DEFAULT_REPLAY_MEMORY_S, max_entries: int = DEFAULT_REPLAY_ENTRIES
+    ) -> None:
+        self.memory_s = memory_s
+        self.max_entries = max_entries
+        self._claims: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def claim(
+        self, receipts: Sequence[CallReceipt], *, task_id: str, miner: str, now: float | None = None
+    ) -> list[bool]:
+        """Record the receipts of one answer; True at the indexes of receipts seen before."""
+        now = time.monotonic() if now is None else now
+        self._expire(now)
+        reused = []
+        claimed_here: set[str] = set()
+        for receipt in receipts:
+            marks = fingerprints(receipt)
+            seen = any(m in claimed_here or m in self._claims for m in marks)
+            reused.append(seen)
+            if receipt.dendrite is not None and receipt.dendrite.dendrite_hotkey != miner:
+                continue  # signed by someone else: it fails as `wrong_miner` and claims nothing for them
+            for mark in marks:
+                claimed_here.add(mark)
+                if mark not in self._claims:
+                    self._claims[mark] = (task_id, miner, now)
+        while len(self._claims) > self.max_entries:
+            self._claims.popitem(last=False)
+        return reused
+
+    def _expire(self, now: float) -> None:
+        while self._claims:
+            _, (_, _, when) = next(iter(self._claims.items()))
+            if now - when <= self.memory_s:
+                return
+            self._claims.popitem(last=False)
+
 
 def check_response(
     spec: TaskSpec,
@@ -35,6 +127,7 @@ def check_response(
     miner_hotkey: str,
     window: TimeWindow,
     producer_hotkeys: ProducerHotkeys,
+    replays: ReplayGuard | None = None,
 ) -> ResponseCheck:
     if response is None:
         return ResponseCheck(answered=False)
@@ -61,7 +154,7 @@ def check_response(
             valid = True
         except ResultValidationError as exc:
             errors = tuple(exc.errors)
-    return ResponseCheck(
+    check = ResponseCheck(
         answered=True,
         root_ok=root_ok,
         verdicts=verdicts,
@@ -69,3 +162,7 @@ def check_response(
         schema_errors=errors,
         error=response.error,
     )
+    if replays is not None:
+        reused = replays.claim(response.receipts, task_id=spec.task_id, miner=miner_hotkey)
+        check = check.with_faults({i: ReceiptFault.REUSED for i, seen in enumerate(reused) if seen})
+    return check

@@ -341,6 +341,15 @@ def test_dendrite_receipt_without_proof_fails(wallets: dict[str, bt.Wallet]) -> 
     assert check(receipt, wallets) == {ReceiptFault.MISSING_PROOF}
 
 
+def test_a_cancelled_hedge_needs_no_proof_but_an_answered_call_does(wallets: dict[str, bt.Wallet]) -> None:
+    cancelled = dendrite_receipt(wallets).model_copy(
+        update={"dendrite": None, "status": CallStatus.CANCELLED, "response_digest": None}
+    )
+    assert check(cancelled, wallets) == set()
+    failed = cancelled.model_copy(update={"status": CallStatus.TIMEOUT})
+    assert check(failed, wallets) == {ReceiptFault.MISSING_PROOF}
+
+
 def test_http_receipt_is_checked_for_time_and_evidence(wallets: dict[str, bt.Wallet]) -> None:
     assert check(http_receipt(), wallets) == set()
     assert check(http_receipt(started_ns=NOW - 10**12), wallets) == {ReceiptFault.OUTSIDE_WINDOW}
