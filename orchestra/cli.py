@@ -14,6 +14,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from ledger.cli import add_ledger_parser, run_ledger
+from orchestra.devnet.adversaries import MinerKind
 from orchestra.devnet.faults import parse_faults
 from orchestra.devnet.localnet import (
     DEFAULT_NETUID,
@@ -25,6 +26,8 @@ from orchestra.devnet.localnet import (
 from orchestra.errors import ConfigError
 from protocol.version import PROTOCOL_VERSION
 
+HONEST_KINDS = (MinerKind.HONEST.value, MinerKind.SLOW.value)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -34,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     localnet = commands.add_parser(
         "localnet",
-        help="run the whole subnet on 127.0.0.1: devnet chain, emulated producers, 2 miners, 1 validator",
+        help="run the whole subnet on 127.0.0.1: devnet chain, emulated producers, 2 miners (8 in the "
+        "adversarial scenario), 1 validator",
     )
     localnet.add_argument(
         "--steps", type=int, default=3, help="validator steps after the demo job (default 3)"
@@ -50,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=SCENARIOS,
         default="honest",
         help="honest: the demo job and steps; schema-drift: then follow a producer's schema change "
-        "through the Ledger",
+        "through the Ledger; adversarial: 2 honest, 1 slow and 5 cheating miners (lazy, fabricator, "
+        "replayer, copier, schema-only), passing when every honest miner outweighs every cheater",
     )
     localnet.add_argument(
         "--faults",
@@ -184,11 +189,14 @@ def _print_report(console: Console, report: LocalnetReport, seconds: float) -> N
     )
 
     miners = Table(title="Miners: EMA scores and weights read back from the chain")
-    for column in ("uid", "hotkey", "score", "weight"):
+    for column in ("uid", "kind", "hotkey", "score", "weight"):
         miners.add_column(column, overflow="fold")
     for miner in report.miners:
-        miners.add_row(str(miner.uid), miner.hotkey, f"{miner.score:.4f}", f"{miner.weight:.4f}")
+        kind = miner.kind if miner.kind in HONEST_KINDS else f"[red]{miner.kind}[/red]"
+        miners.add_row(str(miner.uid), kind, miner.hotkey, f"{miner.score:.4f}", f"{miner.weight:.4f}")
     console.print(miners)
+    if report.adversarial is not None:
+        _print_adversarial(console, report.adversarial)
     if report.ledger is not None:
         _print_ledger(console, report.ledger)
     if report.reliability is not None:
@@ -205,6 +213,27 @@ def _print_report(console: Console, report: LocalnetReport, seconds: float) -> N
     state = "[green]set[/green]" if report.weights_set else "[red]not set[/red]"
     outcome = "[green]OK[/green]" if report.ok else "[red]FAILED[/red]"
     console.print(f"Weights {state} on chain · localnet {outcome} in {seconds:.1f}s")
+
+
+def _print_adversarial(console: Console, summary: dict[str, Any]) -> None:
+    slow = summary["slow_min_weight"]
+    verdict = (
+        "[green]every honest miner outweighs every cheater[/green]"
+        if summary["separated"]
+        else "[red]a cheater's weight reaches an honest miner's[/red]"
+    )
+    lines = [
+        f"honest min weight {summary['honest_min_weight']:.4f}"
+        + (f", slow {slow:.4f}" if slow is not None else "")
+        + f"; cheater max weight {summary['cheater_max_weight']:.4f}: {verdict}",
+        "mean step scores by kind:",
+        *(
+            f"  {kind:<12} total {parts.get('total', 0.0):.4f}  "
+            + " ".join(f"{name} {value:.2f}" for name, value in parts.items() if name != "total")
+            for kind, parts in summary["mean_step_scores_by_kind"].items()
+        ),
+    ]
+    console.print(Panel("\n".join(lines), title="Adversarial miners"))
 
 
 def _print_ledger(console: Console, ledger: dict[str, Any]) -> None:

@@ -12,6 +12,11 @@ Blockmachine (JSON-RPC). `faults` makes named providers fail (`desearch=5xx:0.3,
 `orchestra/devnet/faults.py`); `jobs` then sends that many challenges to the miners and counts how
 many came back valid, invalid or failed.
 
+Scenario `adversarial` runs eight miners instead of two: two honest, one slow but honest, and the
+five cheaters of `orchestra/devnet/adversaries.py` (lazy, fabricator, replayer, copier, schema-only),
+with a shorter task deadline. It passes when every honest miner, the slow one included, ends with a
+weight on chain strictly above every cheater's.
+
 Scenario `schema-drift` then changes the Desearch stand-in's response schema and follows the Ledger
 end to end: the miners' probes notice, they propose a fix, the validator re-probes and accepts it as
 a new `breaking` version, a subscribed webhook receives it, and the miners' Ledger scores rise.
@@ -19,8 +24,9 @@ a new `breaking` version, a subscribed webhook receives it, and the miners' Ledg
 
 import asyncio
 import logging
+import statistics
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +35,7 @@ from ledger.api.keys import KeyStore, Tier
 from ledger.api.settings import LedgerApiSettings
 from ledger.api.webhooks import WebhookDispatcher, WebhookRegistry, WebhookSpec
 from orchestra.config import SN13_NETUID, SN22_NETUID, ValidatorSettings
+from orchestra.devnet.adversaries import ADVERSARIAL_LINEUP, MinerKind
 from orchestra.devnet.faults import parse_faults
 from orchestra.devnet.ledger import WebhookReceiver
 from orchestra.devnet.network import LocalNetwork
@@ -39,7 +46,9 @@ from protocol.models import Constraints, TaskSpec
 log = logging.getLogger(__name__)
 
 DEFAULT_NETUID = 1
-SCENARIOS = ("honest", "schema-drift")
+SCENARIOS = ("honest", "schema-drift", "adversarial")
+# Short enough that ten steps with a slow miner (40 % of it per answer) stay quick.
+ADVERSARIAL_DEADLINE_MS = 6_000
 DEMO_OBJECTIVE = (
     "Research the H100 GPU cloud pricing and strengths of the top 3 competitors, and recommend a price point "
     "for our new decentralised GPU rental service."
@@ -68,6 +77,7 @@ class MinerLine:
     hotkey: str
     score: float
     weight: float
+    kind: str = MinerKind.HONEST.value
 
 
 @dataclass
@@ -81,17 +91,25 @@ class LocalnetReport:
     step_scores: list[dict[int, float]] = field(default_factory=list)
     ledger: dict[str, Any] | None = None
     reliability: dict[str, Any] | None = None
+    adversarial: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
+        """The demo job verified, weights were set, and every miner earned weight; in the adversarial
+        scenario, every honest miner outweighs every cheater instead (cheaters may well get none)."""
         job = self.job
+        earned = (
+            bool(self.adversarial["separated"])
+            if self.adversarial is not None
+            else all(m.weight > 0 for m in self.miners)
+        )
         return (
             bool(job["valid"])
             and job["receipts"] > 0
             and job["receipts_verified"] == job["receipts"]
             and self.weights_set
             and bool(self.miners)
-            and all(m.weight > 0 for m in self.miners)
+            and earned
             and (self.ledger is None or drift_followed(self.ledger))
             and (self.reliability is None or self.reliability["invalid"] == 0)
         )
@@ -100,7 +118,13 @@ class LocalnetReport:
         out = {
             "job": self.job,
             "miners": [
-                {"uid": m.uid, "hotkey": m.hotkey, "score": round(m.score, 6), "weight": round(m.weight, 6)}
+                {
+                    "uid": m.uid,
+                    "hotkey": m.hotkey,
+                    "kind": m.kind,
+                    "score": round(m.score, 6),
+                    "weight": round(m.weight, 6),
+                }
                 for m in self.miners
             ],
             "weights_set": self.weights_set,
@@ -109,6 +133,8 @@ class LocalnetReport:
             out["ledger"] = self.ledger
         if self.reliability is not None:
             out["reliability"] = self.reliability
+        if self.adversarial is not None:
+            out["adversarial"] = self.adversarial
         return out
 
 
@@ -126,6 +152,37 @@ def drift_followed(ledger: dict[str, Any]) -> bool:
     )
 
 
+def adversarial_summary(miners: list[MinerLine], steps: list[dict[int, dict[str, float]]]) -> dict[str, Any]:
+    """Weights and scores by miner kind, and whether every honest miner (slow included) ends with a
+    weight strictly above every cheater's. `steps` holds each step's score breakdown by uid."""
+    honest = [m for m in miners if m.kind == MinerKind.HONEST.value]
+    slow = [m for m in miners if m.kind == MinerKind.SLOW.value]
+    cheaters = [m for m in miners if MinerKind(m.kind).cheats]
+    kinds = {m.uid: m.kind for m in miners}
+    components: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for step in steps:
+        for uid, breakdown in step.items():
+            for name, value in breakdown.items():
+                components[kinds.get(uid, MinerKind.HONEST.value)][name].append(value)
+    ema_by_kind: dict[str, list[float]] = defaultdict(list)
+    for m in miners:
+        ema_by_kind[m.kind].append(m.score)
+    paid = honest + slow
+    return {
+        "honest_min_weight": min((m.weight for m in honest), default=0.0),
+        "slow_min_weight": min((m.weight for m in slow), default=None),
+        "cheater_max_weight": max((m.weight for m in cheaters), default=0.0),
+        "mean_score_by_kind": {kind: round(statistics.fmean(s), 6) for kind, s in ema_by_kind.items()},
+        "mean_step_scores_by_kind": {
+            kind: {name: round(statistics.fmean(values), 4) for name, values in parts.items()}
+            for kind, parts in components.items()
+        },
+        "separated": bool(paid)
+        and bool(cheaters)
+        and min(m.weight for m in paid) > max(m.weight for m in cheaters),
+    }
+
+
 Progress = Callable[[str], None]
 
 
@@ -141,7 +198,7 @@ async def run_localnet(
     concurrency: int = 4,
 ) -> LocalnetReport:
     """Start everything, run the demo job and `steps` validator steps, then the scenario and `jobs`
-    reliability jobs under `faults`; stop."""
+    reliability jobs under `faults`; stop. The adversarial scenario starts its eight miners up front."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     say = progress or log.info
@@ -152,19 +209,22 @@ async def run_localnet(
         network.start_producers(sn22_miners=2, extended=True, seed=seed)
         if faults:
             network.set_faults(parse_faults(faults, network.faults))
-        validator = network.add_validator(
-            settings=ValidatorSettings(
-                step_interval_s=0,
-                weights_interval_steps=max(1, steps),
-                producer_netuids=[SN13_NETUID, SN22_NETUID],
-                seed=seed,
-                ledger_interval_steps=1,
-                desearch_api_key=network.desearch_key,
-            )
+        adversarial = scenario == "adversarial"
+        settings = ValidatorSettings(
+            step_interval_s=0,
+            weights_interval_steps=max(1, steps),
+            producer_netuids=[SN13_NETUID, SN22_NETUID],
+            seed=seed,
+            ledger_interval_steps=1,
         )
-        say("starting two Orchestra miners")
-        network.add_miner("miner-1")
-        network.add_miner("miner-2")
+        if adversarial:
+            settings = settings.model_copy(update={"deadline_ms": ADVERSARIAL_DEADLINE_MS})
+        validator = network.add_validator(settings=settings)
+        kinds = ADVERSARIAL_LINEUP if adversarial else (MinerKind.HONEST, MinerKind.HONEST)
+        cheaters = sum(1 for kind in kinds if kind.cheats)
+        say(f"starting {len(kinds)} Orchestra miners" + (f" ({cheaters} of them cheat)" if cheaters else ""))
+        for index, kind in enumerate(kinds):
+            network.add_miner(f"miner-{index + 1}", kind=kind)
         network.refresh()
 
         say("running the demo job")
@@ -177,11 +237,13 @@ async def run_localnet(
         [demo] = await validator.ask([validator.miner_uids()[0]], spec)
 
         step_scores = []
+        step_breakdowns: list[dict[int, dict[str, float]]] = []
         weights_set = False
         for index in range(steps):
             say(f"validator step {index + 1}/{steps}")
             report = await validator.step()
             step_scores.append({e.answer.uid: round(e.score.total, 4) for e in report.evaluations})
+            step_breakdowns.append({e.answer.uid: e.score.as_dict() for e in report.evaluations})
             if report.weights is not None:
                 weights_set = report.weights.success
             network.devnet.advance(1)
@@ -196,10 +258,13 @@ async def run_localnet(
                 hotkey=validator.hotkeys[uid],
                 score=float(validator.scores[uid]),
                 weight=on_chain.get(uid, 0.0),
+                kind=network.kind_of(validator.hotkeys[uid]).value,
             )
             for uid in validator.miner_uids()
         ]
         outcome = _report(demo, lines, weights_set, step_scores)
+        if adversarial:
+            outcome.adversarial = adversarial_summary(lines, step_breakdowns)
         if scenario == "schema-drift":
             outcome.ledger = await schema_drift(network, validator, say)
         if jobs > 0:

@@ -6,6 +6,13 @@ this class, so what the tests exercise is what users run.
 Orchestra miners are registered on the emulated SN13 as permit-holding validators with 20,000 TAO:
 real SN13 miners answer no one else, so that is what calling SN13 by dendrite takes.
 
+The validator is registered on both producer subnets the same way, so it can re-query their axons
+when it spot-checks a miner's receipts, and it holds a key for every keyed stand-in.
+
+Every Orchestra miner is a `DevnetMiner` of some `MinerKind` (`orchestra/devnet/adversaries.py`):
+honest by default, or one of the cheaters that exist to test validators. Honest miners post their
+answers to the network's `ResponseBoard`, which only the copier reads.
+
 Real SN13 miners take 2 requests of each kind per caller per hour before blacklisting it. A devnet
 that runs dozens of jobs in a minute would exhaust that at once, so `LocalNetwork` raises the limit
 on both sides (emulators and miners alike) to `DEVNET_SN13_REQUESTS_PER_HOUR`; pass
@@ -31,6 +38,14 @@ from orchestra.config import (
     ValidatorSettings,
     default_routes,
 )
+from orchestra.devnet.adversaries import (
+    SLOW_SHARE,
+    DevnetMiner,
+    MinerKind,
+    ResponseBoard,
+    behaviour_for,
+    miner_kind,
+)
 from orchestra.devnet.blockmachine import BlockmachineEmulator
 from orchestra.devnet.chain import DevnetSubtensor
 from orchestra.devnet.data_universe import DataUniverseEmulator
@@ -42,7 +57,6 @@ from orchestra.devnet.inference import InferenceEmulator
 from orchestra.devnet.ledger import DevnetEndpoints, open_devnet_ledger
 from orchestra.devnet.wallets import make_wallet
 from orchestra.errors import ConfigError
-from orchestra.miner.neuron import Miner
 from orchestra.ports import LOOPBACK, free_port
 from orchestra.routing import RouteSpec
 from orchestra.validator.neuron import Validator
@@ -92,7 +106,8 @@ class LocalNetwork:
         }
         # One fault injector per emulated provider, by the name `--faults` uses.
         self.faults: dict[str, FaultInjector] = {}
-        self.miners: list[Miner] = []
+        self.board = ResponseBoard()
+        self.miners: list[DevnetMiner] = []
         self.validators: list[Validator] = []
 
     def wallet(self, name: str) -> "bt.Wallet":
@@ -197,12 +212,24 @@ class LocalNetwork:
     # ----------------------------------------------------------------- neurons
 
     def add_miner(
-        self, name: str, *, routes: list[RouteSpec] | None = None, settings: MinerSettings | None = None
-    ) -> Miner:
-        """Register, start and publish an Orchestra miner (also a permitted caller on SN13)."""
+        self,
+        name: str,
+        *,
+        kind: MinerKind | str = MinerKind.HONEST,
+        routes: list[RouteSpec] | None = None,
+        settings: MinerSettings | None = None,
+        slow_share: float = SLOW_SHARE,
+        disguise: bool = True,
+    ) -> DevnetMiner:
+        """Register, start and publish an Orchestra miner (also a permitted caller on SN13 and SN22).
+
+        `kind` chooses how it answers: honest, or one of the adversaries (see `adversaries.py`);
+        `slow_share` is the share of the deadline a slow miner holds its answers, and `disguise`
+        whether a replayer or a copier hides the receipts it reuses.
+        """
+        behaviour = behaviour_for(miner_kind(kind), self.board, slow_share=slow_share, disguise=disguise)
         self.register(name, self.netuid, stake_tao=MINER_STAKE_TAO)
-        self.register(name, SN13_NETUID, stake_tao=SN13_CALLER_STAKE_TAO, validator_permit=True)
-        self.register(name, SN22_NETUID, stake_tao=SN22_CALLER_STAKE_TAO, validator_permit=True)
+        self._permit_on_producers(name)
         port = free_port()
         # The inference stand-ins answer extractively: they serve `llm_inference` steps, but cannot
         # plan or cite evidence the way the LLM planner and synthesiser need, so those stay off here.
@@ -216,7 +243,8 @@ class LocalNetwork:
             if getattr(settings, field) is None
         }
         settings = settings.model_copy(update=missing)
-        miner = Miner(
+        miner = DevnetMiner(
+            behaviour=behaviour,
             wallet=self.wallet(name),
             chain=self.chain,
             netuid=self.netuid,
@@ -231,22 +259,37 @@ class LocalNetwork:
         miner.start()
         return miner
 
+    def _permit_on_producers(self, name: str) -> None:
+        """Register on SN13 and SN22 with the validator permit and stake their miners demand of a caller."""
+        self.register(name, SN13_NETUID, stake_tao=SN13_CALLER_STAKE_TAO, validator_permit=True)
+        self.register(name, SN22_NETUID, stake_tao=SN22_CALLER_STAKE_TAO, validator_permit=True)
+
+    def kind_of(self, hotkey: str) -> MinerKind:
+        """The kind of the miner with this hotkey; neurons the network did not start count as honest."""
+        return next((m.kind for m in self.miners if m.hotkey == hotkey), MinerKind.HONEST)
+
     def add_validator(
         self, name: str = "validator", *, settings: ValidatorSettings | None = None
     ) -> Validator:
+        """Register a validator (with a permit here and on SN13 and SN22, so it can re-query their axons)
+        and give it a key for every keyed stand-in its settings leave unset."""
         self.register(name, self.netuid, stake_tao=VALIDATOR_STAKE_TAO, validator_permit=True)
-        if settings is not None and settings.desearch_api_key is None:
-            settings = settings.model_copy(update={"desearch_api_key": SecretStr(self.desearch_key)})
+        self._permit_on_producers(name)
+        settings = settings or ValidatorSettings(
+            step_interval_s=0, producer_netuids=[SN13_NETUID, SN22_NETUID]
+        )
+        missing: dict[str, object] = {
+            field: SecretStr(self.keys[adapter])
+            for adapter, field in ADAPTER_KEY_FIELDS.items()
+            if getattr(settings, field) is None
+        }
+        if "sn13_requests_per_hour" not in settings.model_fields_set:
+            missing["sn13_requests_per_hour"] = self.sn13_requests_per_hour  # the devnet's raised limit
         validator = Validator(
             wallet=self.wallet(name),
             chain=self.chain,
             netuid=self.netuid,
-            settings=settings
-            or ValidatorSettings(
-                step_interval_s=0,
-                producer_netuids=[SN13_NETUID, SN22_NETUID],
-                desearch_api_key=self.desearch_key,
-            ),
+            settings=settings.model_copy(update=missing),
             ledger=self.ledger(name),
         )
         self.validators.append(validator)

@@ -33,7 +33,7 @@ from orchestra.transports.dendrite import DendriteTransport
 from orchestra.transports.http import HttpTransport
 from orchestra.transports.signed_http import SignedHttpTransport
 from protocol.ledger_sync import MAX_PROPOSALS, LedgerSync
-from protocol.models import CallReceipt, CallStatus, ErrorCode, RouteKind, TaskError, TaskResult
+from protocol.models import CallReceipt, CallStatus, ErrorCode, RouteKind, TaskError, TaskResult, TaskSpec
 from protocol.synapse import OrchestrationTask
 from protocol.version import PROTOCOL_VERSION
 
@@ -247,7 +247,7 @@ class Miner:
             busy = TaskError(code=ErrorCode.OVERLOADED, message="all task slots are busy; retry later")
             return synapse.fill(TaskResult(task_id=spec.task_id, error=busy))
         try:
-            outcome = await self.service.handle(spec)
+            outcome = await self.answer(spec)
         except Exception:  # a bug must not take the axon down; the caller still gets a typed answer
             log.exception("task %s failed unexpectedly", spec.task_id)
             outcome = TaskResult(
@@ -257,6 +257,11 @@ class Miner:
         finally:
             self._slots.release()
         return synapse.fill(outcome)
+
+    async def answer(self, spec: TaskSpec) -> TaskResult:
+        """The task's outcome. A seam for the devnet's adversarial miners (`orchestra/devnet/adversaries.py`),
+        which override it to cheat so that validators can be tested against them."""
+        return await self.service.handle(spec)
 
     async def _take_slot(self) -> bool:
         if not self._slots.locked():
@@ -291,9 +296,12 @@ class Miner:
 def _check_servable(service: OrchestrationService) -> None:
     """Refuse to start a miner whose routes cannot serve any blueprint: it would only return errors."""
     routable = service.executor.router.capabilities()
+    # Deterministic blueprints (account reads) answer only their own narrow kind of task: a miner that
+    # can serve nothing else would fail almost every task, so they do not make it servable.
     missing = {
         name: sorted({s.capability for s in blueprint.steps if s.required} - routable)
         for name, blueprint in service.planner.blueprints.items()
+        if not blueprint.deterministic
     }
     if all(missing.values()):
         needs = "; ".join(f"{name} needs {', '.join(caps)}" for name, caps in missing.items())

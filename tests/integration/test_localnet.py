@@ -28,7 +28,8 @@ def test_localnet_json_output_has_the_documented_shape(capsys: pytest.CaptureFix
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"job", "miners", "weights_set"}
     assert set(out["job"]) == {"valid", "result", "receipts", "receipts_verified", "proof_root", "latency_ms"}
-    assert all(set(m) == {"uid", "hotkey", "score", "weight"} for m in out["miners"])
+    assert all(set(m) == {"uid", "hotkey", "kind", "score", "weight"} for m in out["miners"])
+    assert {m["kind"] for m in out["miners"]} == {"honest"}
     assert out["weights_set"] is True and out["job"]["valid"] is True
 
 
