@@ -1,5 +1,6 @@
 """The validator's loop on a real local network: scoring, weights on chain, state, hotkey turnover."""
 
+import dataclasses
 from pathlib import Path
 
 import bittensor as bt
@@ -11,7 +12,10 @@ from orchestra.devnet.network import LocalNetwork
 from orchestra.devnet.servers import ThreadedAiohttpServer
 from orchestra.errors import ConfigError
 from orchestra.ports import LOOPBACK, free_port
+from orchestra.proofs import ReceiptFault
+from orchestra.validator.challenges import ChallengeGenerator
 from orchestra.validator.neuron import Validator
+from protocol.models import TaskSpec
 
 
 async def test_steps_score_miners_and_weights_land_on_chain(network: LocalNetwork) -> None:
@@ -139,3 +143,52 @@ def test_receipts_may_name_only_the_configured_producer_subnets(network: LocalNe
     validator = network.validators[0]
     assert validator.producer_hotkeys(SN13_NETUID)  # the SN13 stand-ins
     assert validator.producer_hotkeys(network.netuid) == set()  # Orchestra's own neurons are no producers
+
+
+async def test_each_miner_gets_its_own_variant_of_a_steps_challenge(network: LocalNetwork) -> None:
+    network.add_miner("m1")
+    network.add_miner("m2")
+    network.refresh()
+    validator = network.validators[0]
+    report = await validator.step()
+    specs = [e.answer.response for e in report.evaluations]
+    assert all(s is not None for s in specs)
+    task_ids = {s.task_id for s in specs if s is not None}
+    assert len(task_ids) == 2  # one task id per miner
+    assert all(e.check.usable for e in report.evaluations)
+
+
+async def test_an_organic_task_is_sent_and_scored_like_a_challenge(network: LocalNetwork) -> None:
+    network.add_miner("m1")
+    network.refresh()
+    validator = network.validators[0]
+    spec = TaskSpec(
+        task_id="organic-1",
+        objective="Which GPU cloud vendors are cheapest for H100 GPU cloud rental? List the top 3.",
+        target_schema={"vendors": [{"name": "str", "pricing": "dict"}]},
+    )
+    future = validator.submit_organic(spec)
+    report = await validator.step()
+    assert report.family == "organic"
+    [evaluation] = await future
+    assert evaluation.traps == ()  # its right answer is not known in advance
+    response = evaluation.answer.response
+    assert response is not None
+    # Miners see a fresh random id, drawn like a synthetic task's: nothing tells them it is organic.
+    assert response.task_id != "organic-1" and len(response.task_id) == 32
+    assert response.result is not None and response.result["vendors"]
+    assert evaluation.check.usable and evaluation.score.total > 0
+
+
+async def test_receipts_made_for_another_subject_do_not_count(network: LocalNetwork) -> None:
+    network.add_miner("m1")
+    network.refresh()
+    validator = network.validators[0]
+    gpu = ChallengeGenerator(seed=1).next()
+    [honest] = await validator.ask([validator.miner_uids()[0]], gpu)
+    assert honest.check.receipts_verified == len(honest.check.verdicts) > 0
+    # The same calls, offered as the answer to a task about another market.
+    elsewhere = dataclasses.replace(gpu, subject=("kubernetes", "observability"))
+    [replayed] = await validator.ask([validator.miner_uids()[0]], elsewhere)
+    assert replayed.check.verdicts and all(ReceiptFault.UNBOUND in v.faults for v in replayed.check.verdicts)
+    assert replayed.score.receipts == 0 and replayed.score.fidelity == 0
