@@ -42,7 +42,7 @@ a way fails. The default seed draws the demo schema (`competitors_recommendation
 challenge the rule synthesiser cannot answer with every value traced to the evidence exits 1 with the
 score it got. `--profile` then prints cProfile's top functions of the full way to stderr.
 
-    .venv/bin/python benchmarks/validator_throughput.py [--runs 10] [--seed 4] [--cpus 2] [--json] [--profile]
+    .venv/bin/python benchmarks/validator_throughput.py [--runs 10] [--seed 15] [--cpus 2] [--json] [--profile]
 """
 
 import argparse
@@ -112,7 +112,7 @@ SEARCHES = 2  # http receipts per answer
 BUCKETS = 3  # dendrite receipts per answer
 PRODUCER_NEURONS = 256  # size of the SN13 metagraph the validator tracks
 SEARCH_COUNT = 10  # results per Desearch answer
-DEFAULT_SEED = 4  # the demo schema (competitors_recommendation) with a count trap
+DEFAULT_SEED = 15  # the demo schema (competitors_recommendation) with a count trap
 DEFAULT_CPUS = 2
 WARMUP = 2  # untimed runs per way: imports, caches, first-call allocations
 TARGET_EXTRA_S = 2.0

@@ -185,7 +185,8 @@ def _print_report(console: Console, report: LocalnetReport, seconds: float) -> N
         f"[dim]{signed} of {len(report.receipts)} answers carried the producer axon's own signature: "
         "a stock bittensor 10.5 Axon signs only the requests it refuses, and hosted APIs sign nothing. "
         "The others are the miner's word, checked for its signature, the task window, the producer's "
-        "registration and the payload digests; re-querying a sample is what will test their content.[/dim]"
+        "registration and the payload digests; the validator's steps re-query a sample of them to "
+        "test their content.[/dim]"
     )
 
     miners = Table(title="Miners: EMA scores and weights read back from the chain")

@@ -124,7 +124,8 @@ class LogicTrap:
     def _exact(self, value: Any) -> TrapOutcome:
         ok = same_value(value, self.expected)
         shown = "/".join(self.path)
-        return TrapOutcome(self.kind, 1.0 if ok else 0.0, f"{shown}: {'as' if ok else 'not as'} pre-queried")
+        detail = f"{shown}: {'as' if ok else 'not as'} pre-queried"
+        return TrapOutcome(self.kind, 1.0 if ok else 0.0, detail, self.path)
 
 
 def same_value(found: Any, expected: Any) -> bool:

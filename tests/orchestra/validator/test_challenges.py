@@ -64,6 +64,8 @@ def test_an_exact_trap_reads_awkward_and_nested_keys() -> None:
     assert trap.check({"account": {"balance (wei)": "100000000000000000000"}}).passed
     assert not trap.check({"account": {"balance (wei)": "99999999999999999999"}}).passed
     assert not trap.check({"account": None}).passed
+    # The outcome says where it looked, so scoring can count a value it proved as supported.
+    assert trap.check({}).path == ("account", "balance (wei)")
 
 
 def test_market_challenges_vary_carry_their_traps_and_are_reproducible() -> None:
