@@ -42,7 +42,8 @@ a way fails. The default seed draws the demo schema (`competitors_recommendation
 challenge the rule synthesiser cannot answer with every value traced to the evidence exits 1 with the
 score it got. `--profile` then prints cProfile's top functions of the full way to stderr.
 
-    .venv/bin/python benchmarks/validator_throughput.py [--runs 10] [--seed 15] [--cpus 2] [--json] [--profile]
+    .venv/bin/python benchmarks/validator_throughput.py [--runs 10] [--seed 15] [--cpus 2] \
+        [--json] [--profile]
 """
 
 import argparse
