@@ -578,21 +578,29 @@ async def _resolve_hashes(
     return resolved
 
 
-def _request(request_id: int, call: RpcCall) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": call.method, "params": call.params}
+def rpc_body(calls: list[RpcCall]) -> Any:
+    """The JSON-RPC 2.0 body for `calls`: one request object, or a batch with ids 1..n."""
+    requests = [
+        {"jsonrpc": "2.0", "id": i + 1, "method": call.method, "params": call.params}
+        for i, call in enumerate(calls)
+    ]
+    return requests[0] if len(requests) == 1 else requests
+
+
+def rpc_results(payload: Any, calls: list[RpcCall], receipt_index: int) -> list[Any]:
+    """The results of an answer to `rpc_body(calls)`, in request order; `JsonRpcError`/`AdapterError`."""
+    if len(calls) == 1:
+        return [parse_response(payload, 1, calls[0].method, receipt_index)]
+    return parse_batch(payload, [c.method for c in calls], receipt_index)
 
 
 async def _exchange(
     caller: Caller, path: str, headers: dict[str, str] | None, calls: list[RpcCall]
 ) -> tuple[list[Any], int]:
     """Send calls (one object, or a batch with ids 1..n) and return their results in order."""
-    requests = [_request(i + 1, call) for i, call in enumerate(calls)]
-    body = requests[0] if len(requests) == 1 else requests
-    reply = await caller.http("POST", path, json_body=body, headers=headers)
+    reply = await caller.http("POST", path, json_body=rpc_body(calls), headers=headers)
     assert reply.receipt_index is not None
-    if len(calls) == 1:
-        return [parse_response(reply.payload, 1, calls[0].method, reply.receipt_index)], reply.receipt_index
-    return parse_batch(reply.payload, [c.method for c in calls], reply.receipt_index), reply.receipt_index
+    return rpc_results(reply.payload, calls, reply.receipt_index), reply.receipt_index
 
 
 def _same_id(answered: Any, sent: int) -> bool:

@@ -20,7 +20,7 @@ import bittensor as bt
 from ledger.probes import Prober, ProbeRunner, SampleBuffer
 from ledger.seed import ensure_seeded
 from ledger.store import LedgerStore
-from orchestra.adapters import default_adapters
+from orchestra.adapters import adapter_route_kinds, default_adapters
 from orchestra.chain import ChainClient, MetagraphCache, MetagraphView
 from orchestra.config import MinerSettings, load_routes, route_secrets
 from orchestra.errors import ConfigError, OrchestraError
@@ -38,8 +38,6 @@ from protocol.synapse import OrchestrationTask
 from protocol.version import PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
-
-_ADAPTER_KINDS = {name: adapter.route_kinds for name, adapter in default_adapters().items()}
 
 
 def build_service(
@@ -123,7 +121,7 @@ class Miner:
         if routes is not None:  # an operator's explicit list replaces the Ledger's routes
             router = Router(routes, self._metagraph)
         else:
-            directory = LedgerDirectory(self.ledger, adapters=_ADAPTER_KINDS, secrets=secrets)
+            directory = LedgerDirectory(self.ledger, adapters=adapter_route_kinds(), secrets=secrets)
             router = Router(directory, self._metagraph, rank=directory.rank)
         producer_netuids = [r.netuid for r in router.routes if r.kind is RouteKind.DENDRITE]
         self.graphs = MetagraphCache(chain, [netuid, *producer_netuids])

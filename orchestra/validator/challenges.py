@@ -36,10 +36,10 @@ from orchestra.adapters.blockmachine import (
     GATEWAY_PATH,
     BlockmachineAdapter,
     chain_of,
-    parse_batch,
-    parse_response,
     plan_calls,
     route_chain,
+    rpc_body,
+    rpc_results,
 )
 from orchestra.coercion import CoercionError, coerce_number
 from orchestra.config import SN19_NETUID
@@ -267,19 +267,12 @@ class ChainOracle:
     async def _rpc(self, chain: str, inputs: dict[str, Any]) -> list[Any]:
         route, url = self._route(chain)
         _, calls = plan_calls({"chain": chain, **inputs}, route_chain(route.endpoint))
-        requests = [
-            {"jsonrpc": "2.0", "id": i + 1, "method": c.method, "params": c.params}
-            for i, c in enumerate(calls)
-        ]
         headers = BlockmachineAdapter().auth_headers(route)
-        body: Any = requests[0] if len(requests) == 1 else requests
         try:
             reply = await self.http.request(
-                "POST", url, json_body=body, headers=headers, timeout=self.timeout_s
+                "POST", url, json_body=rpc_body(calls), headers=headers, timeout=self.timeout_s
             )
-            if len(calls) == 1:
-                return [parse_response(reply.payload, 1, calls[0].method, 0)]
-            return parse_batch(reply.payload, [c.method for c in calls], 0)
+            return rpc_results(reply.payload, calls, 0)
         except (TransportError, OrchestraError) as exc:
             raise OracleUnavailable(f"SN19 {chain} read failed: {exc}") from exc
         except Exception as exc:  # the adapter's parse errors: a garbled answer is no answer

@@ -18,8 +18,10 @@ from orchestra.proofs import (
     ReceiptFault,
     ReceiptVerdict,
     TimeWindow,
-    compute_proof_root,
+    proof_root,
     receipt_digest,
+    result_digest,
+    task_digest,
     verify_receipt,
 )
 from orchestra.schema import CompiledSchema
@@ -56,14 +58,15 @@ class ResponseCheck:
         return replace(self, verdicts=verdicts)
 
 
-def fingerprints(receipt: CallReceipt) -> tuple[str, ...]:
+def fingerprints(receipt: CallReceipt, digest: str | None = None) -> tuple[str, ...]:
     """Ways to recognise a receipt again, even when a copier edits the fields it thinks are unchecked.
 
     The whole receipt's digest; for dendrite calls the Dendrite's signature, which only the signing
     hotkey can make and which covers its nonce and uuid; for other calls the request and response
     digests with the start time, which two independent calls do not share to the nanosecond.
+    `digest` is the receipt's digest when the caller already has it.
     """
-    marks = [receipt_digest(receipt)]
+    marks = [digest if digest is not None else receipt_digest(receipt)]
     if receipt.route is RouteKind.DENDRITE and receipt.dendrite is not None:
         marks.append(f"sig:{receipt.dendrite.dendrite_signature}")
     else:
@@ -90,15 +93,22 @@ class ReplayGuard:
         return len(self._claims)
 
     def claim(
-        self, receipts: Sequence[CallReceipt], *, task_id: str, miner: str, now: float | None = None
+        self,
+        receipts: Sequence[CallReceipt],
+        *,
+        task_id: str,
+        miner: str,
+        now: float | None = None,
+        digests: Sequence[str] | None = None,
     ) -> list[bool]:
-        """Record the receipts of one answer; True at the indexes of receipts seen before."""
+        """Record the receipts of one answer; True at the indexes of receipts seen before. `digests`
+        are the receipts' digests when the caller has computed them already."""
         now = time.monotonic() if now is None else now
         self._expire(now)
         reused = []
         claimed_here: set[str] = set()
-        for receipt in receipts:
-            marks = fingerprints(receipt)
+        for index, receipt in enumerate(receipts):
+            marks = fingerprints(receipt, digests[index] if digests is not None else None)
             seen = any(m in claimed_here or m in self._claims for m in marks)
             reused.append(seen)
             if receipt.dendrite is not None and receipt.dendrite.dendrite_hotkey != miner:
@@ -131,8 +141,12 @@ def check_response(
 ) -> ResponseCheck:
     if response is None:
         return ResponseCheck(answered=False)
+    # Each receipt's digest serves the root and the replay guard alike.
+    digests = [receipt_digest(receipt) for receipt in response.receipts]
     try:
-        root_ok = response.proof_root == compute_proof_root(spec, response.receipts, response.result)
+        root_ok = response.proof_root == proof_root(
+            task_digest(spec), digests, result_digest(response.result)
+        )
     except CanonicalizationError:  # e.g. a NaN smuggled into a free-form field: nothing to hash, no proof
         root_ok = False
     evidence = response.evidence or [None] * len(response.receipts)
@@ -163,6 +177,6 @@ def check_response(
         error=response.error,
     )
     if replays is not None:
-        reused = replays.claim(response.receipts, task_id=spec.task_id, miner=miner_hotkey)
+        reused = replays.claim(response.receipts, task_id=spec.task_id, miner=miner_hotkey, digests=digests)
         check = check.with_faults({i: ReceiptFault.REUSED for i, seen in enumerate(reused) if seen})
     return check
